@@ -1,0 +1,84 @@
+-- description: One incident: PagerDuty incidents, and GitHub/GitLab issues labelled incident (or naming "root cause: <sha>"), with when they opened and were resolved.
+WITH pagerduty_events AS (
+    SELECT json_transform(payload, '{"event": {"event_type": "VARCHAR", "occurred_at": "VARCHAR",
+        "data": {"id": "VARCHAR", "title": "VARCHAR", "created_at": "VARCHAR",
+            "urgency": "VARCHAR", "service": {"id": "VARCHAR", "summary": "VARCHAR"}}}}') AS p
+    FROM raw.events
+    WHERE source = 'pagerduty' AND starts_with(event_type, 'incident.')
+), pagerduty AS (
+    SELECT
+        'pagerduty:' || p.event.data.id AS incident_key,
+        'pagerduty' AS source,
+        any_value(p.event.data.service.id) AS pd_service_id,
+        any_value(p.event.data.service.summary) AS pd_service_name,
+        NULL AS repo,
+        any_value(p.event.data.title) AS title,
+        -- v3 incident events carry no creation time: the trigger's occurred_at opens it.
+        coalesce(min(dcicd_ts(p.event.occurred_at))
+                FILTER (WHERE p.event.event_type = 'incident.triggered'),
+            min(dcicd_ts(p.event.data.created_at)), min(dcicd_ts(p.event.occurred_at)))
+            AS opened_at,
+        CASE WHEN arg_max(p.event.event_type, dcicd_ts(p.event.occurred_at)) = 'incident.resolved'
+            THEN max(dcicd_ts(p.event.occurred_at))
+                FILTER (WHERE p.event.event_type = 'incident.resolved') END AS resolved_at,
+        NULL AS root_cause_sha,
+        true AS is_incident
+    FROM pagerduty_events
+    GROUP BY p.event.data.id
+), github_events AS (
+    SELECT received_at, json_transform(payload, '{"issue": {"id": "UBIGINT", "number": "BIGINT",
+        "title": "VARCHAR", "body": "VARCHAR", "state": "VARCHAR", "created_at": "VARCHAR",
+        "closed_at": "VARCHAR", "updated_at": "VARCHAR", "labels": [{"name": "VARCHAR"}]},
+        "repository": {"full_name": "VARCHAR"}}') AS p
+    FROM raw.events
+    WHERE source = 'github' AND event_type = 'issues'
+), gitlab_events AS (
+    SELECT received_at, json_transform(payload, '{"object_attributes": {"id": "UBIGINT",
+        "iid": "BIGINT", "title": "VARCHAR", "description": "VARCHAR", "state": "VARCHAR",
+        "created_at": "VARCHAR", "closed_at": "VARCHAR", "updated_at": "VARCHAR"},
+        "labels": [{"title": "VARCHAR"}],
+        "project": {"path_with_namespace": "VARCHAR"}}') AS p
+    FROM raw.events
+    WHERE source = 'gitlab' AND event_type = 'issue'
+), issue_events AS (
+    SELECT 'github:' || p.issue.id AS incident_key, 'github' AS source,
+        p.repository.full_name AS repo, p.issue.title AS title, p.issue.body AS body,
+        p.issue.state AS state, dcicd_ts(p.issue.created_at) AS created_at,
+        dcicd_ts(p.issue.closed_at) AS closed_at,
+        coalesce(dcicd_ts(p.issue.updated_at), received_at) AS updated_at, received_at,
+        list_transform(p.issue.labels, lambda l: lower(l.name)) AS labels
+    FROM github_events
+    UNION ALL
+    SELECT 'gitlab:' || p.object_attributes.id, 'gitlab', p.project.path_with_namespace,
+        p.object_attributes.title, p.object_attributes.description,
+        CASE p.object_attributes.state WHEN 'opened' THEN 'open' ELSE p.object_attributes.state END,
+        dcicd_ts(p.object_attributes.created_at), dcicd_ts(p.object_attributes.closed_at),
+        coalesce(dcicd_ts(p.object_attributes.updated_at), received_at), received_at,
+        list_transform(p.labels, lambda l: lower(l.title))
+    FROM gitlab_events
+), issues AS (
+    SELECT incident_key, any_value(source) AS source, NULL AS pd_service_id,
+        NULL AS pd_service_name, any_value(repo) AS repo,
+        arg_max(title, (updated_at, received_at)) AS title,
+        min(created_at) AS opened_at,
+        CASE WHEN arg_max(state, (updated_at, received_at)) = 'closed'
+            THEN arg_max(closed_at, (updated_at, received_at)) END AS resolved_at,
+        nullif(regexp_extract(arg_max(body, (updated_at, received_at)),
+            'root cause:\s*([0-9a-fA-F]{7,64})', 1, 'i'), '') AS root_cause_sha,
+        bool_or(list_contains(labels, 'incident')) AS labelled_incident
+    FROM issue_events
+    GROUP BY incident_key
+), all_incidents AS (
+    SELECT * EXCLUDE (is_incident) FROM pagerduty
+    UNION ALL BY NAME
+    SELECT * EXCLUDE (labelled_incident) FROM issues
+    WHERE labelled_incident OR root_cause_sha IS NOT NULL
+)
+SELECT i.incident_key, i.source,
+    coalesce(pd.service, rs.service, i.pd_service_name, i.repo) AS service,
+    i.repo, i.title, i.opened_at, i.resolved_at, lower(i.root_cause_sha) AS root_cause_sha,
+    NULL::VARCHAR AS caused_by_deployment_key
+FROM all_incidents i
+LEFT JOIN (SELECT service, unnest(repositories) AS repo FROM config.services) rs USING (repo)
+LEFT JOIN (SELECT service, unnest(pagerduty_services) AS pd_key FROM config.services) pd
+    ON pd.pd_key IN (i.pd_service_id, i.pd_service_name)

@@ -1,0 +1,88 @@
+"""raw/events: landing files loaded into raw.events and raw.quarantine (CONTRACTS.md §2)."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dcicd_platform.ingest.loader import FileReport, discover, load_file
+from dcicd_platform.ingest.schema import ensure_raw_schema
+from dcicd_platform.resources import DUCKDB_POOL, HomeResource
+
+
+class IngestConfig(dg.Config):
+    """Which files to load: the named ones (the landing sensor names one), else all of landing/."""
+
+    files: list[str] = []
+
+
+def landing_name(path: Path, landing: Path) -> str:
+    """The name a file is recorded under: relative to landing/ when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(landing.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def report_table(reports: list[FileReport]) -> str:
+    lines = [
+        "| file | status | lines | loaded | duplicates | quarantined |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        status = r.status if not r.error else f"{r.status}: {r.error}"
+        lines.append(
+            f"| {r.path} | {status} | {r.lines} | {r.loaded} | {r.duplicates} | {r.quarantined} |"
+        )
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key=["raw", "events"],
+    group_name="raw",
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+    owners=["team:platform"],
+)
+def raw_events(
+    context: dg.AssetExecutionContext,
+    config: IngestConfig,
+    warehouse: DuckDBResource,
+    home: HomeResource,
+) -> dg.MaterializeResult:
+    """Every webhook delivery, once, as it arrived; unreadable lines go to raw.quarantine."""
+    landing = home.home.landing
+    landing.mkdir(parents=True, exist_ok=True)
+    paths = [Path(f) for f in config.files] or discover([landing])
+    reports = []
+    with warehouse.get_connection() as conn:
+        ensure_raw_schema(conn)
+        # Files already in the ledger under the same name and size are not even hashed again.
+        known = set(conn.execute("SELECT landing_file, size_bytes FROM raw.files").fetchall())
+        for path in paths:
+            name = landing_name(path, landing)
+            if not config.files and (name, path.stat().st_size) in known:
+                continue
+            report = load_file(conn, path, name)
+            reports.append(report)
+            context.log.info(
+                f"{name}: {report.status}, {report.loaded} loaded, {report.duplicates} duplicates,"
+                f" {report.quarantined} quarantined of {report.lines} lines"
+                + (f" ({report.error})" if report.error else "")
+            )
+        total_events = conn.execute("SELECT count(*) FROM raw.events").fetchone()[0]
+    unreadable = [r for r in reports if r.status == "unreadable"]
+    for r in unreadable:
+        context.log.error(f"could not read {r.path}: {r.error}")
+    return dg.MaterializeResult(
+        metadata={
+            "files": len(reports),
+            "lines": sum(r.lines for r in reports),
+            "loaded": sum(r.loaded for r in reports),
+            "duplicates": sum(r.duplicates for r in reports),
+            "quarantined": sum(r.quarantined for r in reports),
+            "unreadable_files": len(unreadable),
+            "dagster/row_count": total_events,
+            "report": dg.MetadataValue.md(report_table(reports) if reports else "no new files"),
+        }
+    )

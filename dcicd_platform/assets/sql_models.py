@@ -1,0 +1,33 @@
+"""One Dagster asset per SQL model in dbt_like_sql/, with the dependencies its SQL reads."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dbt_like_sql import SqlModel, build_model, load_models
+from dcicd_platform.ingest.schema import prepare_session
+from dcicd_platform.resources import DUCKDB_POOL
+
+
+def sql_model_asset(model: SqlModel) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=[model.schema, model.name],
+        deps=[dg.AssetKey([schema, name]) for schema, name in model.reads],
+        description=model.description,
+        group_name=model.schema,
+        kinds={"duckdb", "sql"},
+        pool=DUCKDB_POOL,
+        owners=["team:platform"],
+        metadata={"sql": dg.MetadataValue.md(f"```sql\n{model.sql}\n```")},
+    )
+    def _build(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+        with warehouse.get_connection() as conn:
+            prepare_session(conn)
+            rows = build_model(conn, model)
+        context.log.info(f"{model.table}: {rows} rows")
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+    return _build
+
+
+def sql_model_assets() -> list[dg.AssetsDefinition]:
+    return [sql_model_asset(m) for m in load_models()]

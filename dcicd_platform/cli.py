@@ -1,0 +1,241 @@
+"""The `dcicd` command (CONTRACTS.md §3). Heavy modules are imported by the commands using them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from dcicd_platform.home import Home
+
+
+def _home() -> Home:
+    return Home.from_env().activate()
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.group()
+@click.version_option(package_name="dcicd-platform")
+def main() -> None:
+    """dcicd: CI/CD intelligence on Dagster and DuckDB. Data lives under DCICD_HOME (./.dcicd)."""
+
+
+def land(path: Path, landing: Path) -> Path:
+    """Put a file into landing/imported/ (a hard link when possible); files inside stay put."""
+    try:
+        path.resolve().relative_to(landing.resolve())
+        return path
+    except ValueError:
+        pass
+    from dcicd_platform.ingest.loader import content_hash
+
+    target = landing / "imported" / f"{content_hash(path)[:16]}-{path.name}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name("." + target.name + ".partial")
+        try:
+            os.link(path, partial)
+        except OSError:
+            shutil.copyfile(path, partial)
+        partial.replace(target)
+    return target
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def ingest(paths: tuple[Path, ...]) -> None:
+    """Land envelope files (or folders of them) and load them into the warehouse."""
+    import duckdb
+
+    from dcicd_platform.assets.raw_events import landing_name
+    from dcicd_platform.ingest.loader import FileReport, UnreadableFile, discover, load_file
+
+    home = _home()
+    reports: list[FileReport] = []
+    landed: list[Path] = []
+    for path in discover(paths):
+        try:
+            landed.append(land(path, home.landing))
+        except (OSError, UnreadableFile) as exc:
+            reports.append(
+                FileReport(
+                    str(path), "unreadable", error=getattr(exc, "strerror", None) or str(exc)
+                )
+            )
+    started = time.monotonic()
+    conn = duckdb.connect(str(home.warehouse))
+    try:
+        for path in landed:
+            report = load_file(conn, path, landing_name(path, home.landing))
+            reports.append(report)
+            _print_report(report)
+    finally:
+        conn.close()
+    elapsed = time.monotonic() - started
+    totals = {
+        k: sum(getattr(r, k) for r in reports)
+        for k in ("lines", "loaded", "duplicates", "quarantined")
+    }
+    unreadable = [r for r in reports if r.status == "unreadable"]
+    for r in unreadable:
+        click.echo(f"error: could not read {r.path}: {r.error}", err=True)
+    click.echo(
+        f"{len(reports)} files, {totals['lines']} lines: {totals['loaded']} loaded, "
+        f"{totals['duplicates']} duplicates, {totals['quarantined']} quarantined"
+        f" in {elapsed:.1f} s" + (f"; {len(unreadable)} unreadable" if unreadable else "")
+    )
+    if totals["quarantined"]:
+        click.echo(
+            'quarantined lines and their reasons: dcicd query "SELECT * FROM raw.quarantine"'
+        )
+    if unreadable:
+        sys.exit(1)
+
+
+def _print_report(report) -> None:
+    if report.status == "already_loaded":
+        click.echo(f"{report.path}: already loaded ({report.error})")
+    elif report.status == "loaded":
+        click.echo(
+            f"{report.path}: {report.lines} lines, {report.loaded} loaded, "
+            f"{report.duplicates} duplicates, {report.quarantined} quarantined"
+        )
+
+
+def run_refresh(home: Home) -> None:
+    """Materialize the whole graph once, in this process, recorded in the Dagster instance."""
+    import dagster as dg
+
+    from dcicd_platform.definitions import build_definitions
+
+    defs = build_definitions(home)
+    job = defs.resolve_job_def("refresh")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        _fail(
+            f"refresh failed in {', '.join(failed) or 'the run'}; see `dagster dev` for the run log"
+        )
+    steps = [e.step_key for e in result.all_events if e.is_step_success]
+    click.echo(f"refreshed {len(steps)} assets (run {result.run_id})")
+
+
+@main.command()
+def refresh() -> None:
+    """Materialize every asset once (what the hourly schedule does)."""
+    run_refresh(_home())
+
+
+def _refuse_writes(sql: str) -> None:
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statements = sqlglot.parse(sql, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return  # DuckDB gives the better message, and the connection is read-only anyway
+    readers = (exp.Query, exp.Describe, exp.Show, exp.Pragma)
+    for statement in statements:
+        if statement is not None and not isinstance(statement, readers):
+            _fail(
+                f"refused: dcicd query only reads, and this is a {statement.key.upper()} statement"
+            )
+
+
+def render(columns: list[str], rows: list[tuple], fmt: str) -> str:
+    """Rows as an aligned table, CSV, or JSON lines."""
+    if fmt == "json":
+        return "\n".join(
+            json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in rows
+        )
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return out.getvalue().rstrip("\n")
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+def query(sql: str, fmt: str) -> None:
+    """Run a read-only SQL query on the warehouse; statements that write are refused."""
+    import duckdb
+
+    from dcicd_platform.resources import WarehouseBusy, read_only_connection
+
+    _refuse_writes(sql)
+    try:
+        with read_only_connection(Home.from_env().warehouse) as conn:
+            cursor = conn.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchall() if columns else []
+    except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
+        _fail(str(exc))
+    click.echo(render(columns, rows, fmt))
+
+
+def core_counts(home: Home) -> list[tuple[str, int]]:
+    from dcicd_platform.resources import read_only_connection
+
+    with read_only_connection(home.warehouse) as conn:
+        tables = conn.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+            " WHERE schema_name IN ('raw', 'core') ORDER BY 1"
+        ).fetchall()
+        return [(t, conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for (t,) in tables]
+
+
+@main.command()
+@click.option("--seed", default=7, show_default=True, help="Seed of the sample organisation.")
+@click.option("--days", default=90, show_default=True, help="Days of history to generate.")
+def demo(seed: int, days: int) -> None:
+    """Generate a sample organisation, load it, materialize everything, print a summary."""
+    from dcicd_platform.config import config_path
+    from dcicd_platform.demo.generator import generate_organisation
+    from dcicd_platform.demo.organisation import demo_config_yaml
+
+    home = _home()
+    started = time.monotonic()
+    if config_path() is None:
+        Path("dcicd.yaml").write_text(demo_config_yaml())
+        click.echo("wrote the sample organisation's configuration to ./dcicd.yaml")
+    else:
+        click.echo(f"using the configuration in {config_path()}")
+    click.echo(f"generating a sample organisation ({days} days, seed {seed}) into {home.landing}")
+    files = generate_organisation(home.landing / "demo", seed=seed, days=days)
+    click.echo(f"  {len(files)} landing files ({time.monotonic() - started:.1f} s)")
+    ctx = click.get_current_context()
+    ctx.invoke(ingest, paths=tuple(files))
+    click.echo("materializing every asset ...")
+    run_refresh(home)
+    click.echo("")
+    click.echo(render(["table", "rows"], core_counts(home), "table"))
+    click.echo("")
+    click.echo(f"demo ready in {time.monotonic() - started:.0f} s. Next:")
+    click.echo("  open the UI:   make dev   (then http://127.0.0.1:3000)")
+    click.echo('  query:         .venv/bin/dcicd query "SELECT * FROM core.deployments LIMIT 10"')
+
+
+if __name__ == "__main__":
+    main()

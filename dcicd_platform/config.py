@@ -1,0 +1,195 @@
+"""The platform configuration: one pydantic model, loaded from DCICD_CONFIG or dcicd.yaml.
+
+Every key has a default, so an empty file (or no file) is a working configuration. Unknown keys
+and wrong types are errors that name the key: a typo must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Service(_Strict):
+    """A deployable service and the repositories whose events belong to it."""
+
+    name: str = Field(min_length=1)
+    repositories: list[str] = Field(default_factory=list)
+    team: str | None = None
+    criticality: Literal["low", "medium", "high", "critical"] = "medium"
+    production_environments: list[str] = Field(
+        default_factory=list,
+        description="Exact environment names (any letter case) that are production for this "
+        "service. Empty: the built-in rule (production, prod, production-*, prod-*).",
+    )
+    deployment_workflows: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns on a workflow's name or path: a successful run of one on the "
+        "default branch is a production deployment of its head sha.",
+    )
+    pagerduty_services: list[str] = Field(
+        default_factory=list, description="PagerDuty service ids or names paging for this service."
+    )
+    ci_budget_usd_per_deployment: float | None = Field(default=None, ge=0)
+    monthly_ci_budget_usd: float | None = Field(default=None, ge=0)
+
+
+class RunnerRate(_Strict):
+    """The price of a minute on runners whose label matches a glob pattern."""
+
+    pattern: str = Field(min_length=1)
+    usd_per_minute: float = Field(ge=0)
+
+
+# GitHub-hosted standard runners from 1 January 2026 (GitHub Docs, "Actions runner pricing",
+# docs.github.com/en/billing/reference/actions-runner-pricing). First match wins.
+DEFAULT_RUNNER_RATES = (
+    RunnerRate(pattern="self-hosted*", usd_per_minute=0.0),
+    RunnerRate(pattern="ubuntu-*", usd_per_minute=0.006),
+    RunnerRate(pattern="windows-*", usd_per_minute=0.010),
+    RunnerRate(pattern="macos-*", usd_per_minute=0.062),
+)
+
+
+class CiCost(_Strict):
+    runner_rates: list[RunnerRate] = Field(default_factory=lambda: list(DEFAULT_RUNNER_RATES))
+    default_usd_per_minute: float = Field(
+        default=0.0, ge=0, description="Rate of a label no pattern matches (self-hosted: 0)."
+    )
+
+    def rate_for(self, runner_label: str | None) -> float:
+        """The per-minute rate of the first pattern matching the label, else the default."""
+        for rate in self.runner_rates:
+            if runner_label is not None and fnmatch.fnmatchcase(runner_label, rate.pattern):
+                return rate.usd_per_minute
+        return self.default_usd_per_minute
+
+
+class KpiTargets(_Strict):
+    """The playbook's targets for the KPI scorecard."""
+
+    lead_time_hours: float = Field(default=24, gt=0)
+    deployments_per_day: float = Field(default=1, gt=0)
+    change_failure_rate: float = Field(default=0.10, ge=0, le=1)
+    time_to_restore_minutes: float = Field(default=30, gt=0)
+    ci_duration_p50_minutes: float = Field(default=10, gt=0)
+    ci_duration_p95_minutes: float = Field(default=20, gt=0)
+    cost_per_deployment_tolerance: float = Field(default=0.05, ge=0)
+
+
+class AnomalyThresholds(_Strict):
+    """When a deviation is worth raising, for the anomaly detectors."""
+
+    min_severity_to_alert: Severity = "warning"
+    build_duration_ratio: float = Field(default=1.5, gt=1)
+    failure_rate_p_value: float = Field(default=0.01, gt=0, lt=1)
+    cost_robust_z: float = Field(default=3.5, gt=0)
+    health_p_value: float = Field(default=0.05, gt=0, lt=1)
+    health_min_effect: float = Field(default=0.2, ge=0)
+
+
+class Automation(_Strict):
+    """Guardrails of the automation that rolls back and pages."""
+
+    mode: Literal["off", "shadow", "live"] = "shadow"
+    max_rollbacks_per_service_per_day: int = Field(default=3, ge=0)
+    rollback_window_minutes: int = Field(default=30, ge=0)
+    critical_services_need_approval: bool = True
+    breaker_consecutive_failures: int = Field(default=3, ge=1)
+
+
+class ModelQuality(_Strict):
+    """Floors of live model quality below which the champion is rolled back."""
+
+    duration_within_20pct_floor: float = Field(default=0.70, ge=0, le=1)
+    outcome_accuracy_floor: float = Field(default=0.70, ge=0, le=1)
+
+
+class PlatformConfig(_Strict):
+    """Everything the platform can be told; see dcicd.example.yaml for each key."""
+
+    services: list[Service] = Field(default_factory=list)
+    attribution_window_days: int = Field(default=7, ge=0)
+    ci_cost: CiCost = Field(default_factory=CiCost)
+    kpi_targets: KpiTargets = Field(default_factory=KpiTargets)
+    anomalies: AnomalyThresholds = Field(default_factory=AnomalyThresholds)
+    automation: Automation = Field(default_factory=Automation)
+    models: ModelQuality = Field(default_factory=ModelQuality)
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> PlatformConfig:
+        seen_services: set[str] = set()
+        owner_of: dict[str, str] = {}
+        for service in self.services:
+            if service.name in seen_services:
+                raise ValueError(f"service {service.name!r} is configured twice")
+            seen_services.add(service.name)
+            for repo in service.repositories:
+                if repo in owner_of:
+                    raise ValueError(
+                        f"repository {repo!r} belongs to both {owner_of[repo]!r} "
+                        f"and {service.name!r}"
+                    )
+                owner_of[repo] = service.name
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def config_path() -> Path | None:
+    """DCICD_CONFIG when set (it must exist), else ./dcicd.yaml when present, else None."""
+    configured = os.environ.get("DCICD_CONFIG")
+    if configured:
+        return Path(configured)
+    local = Path("dcicd.yaml")
+    return local if local.exists() else None
+
+
+def parse_config(text: str, source: str = "<text>") -> PlatformConfig:
+    """Parse YAML text into a validated configuration, or raise ConfigError naming the key."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must be a mapping of keys, not {type(data).__name__}")
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source} has invalid configuration:\n{_describe(exc)}") from exc
+
+
+def load_config(path: Path | None = None) -> PlatformConfig:
+    """The configuration from a file, DCICD_CONFIG, ./dcicd.yaml, or the built-in defaults."""
+    path = path or config_path()
+    if path is None:
+        return PlatformConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from exc
+    return parse_config(text, str(path))

@@ -1,0 +1,32 @@
+"""The one code location: assembles what the rooms define and applies global settings once."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dcicd_platform.assets.config_tables import config_services
+from dcicd_platform.assets.raw_events import raw_events
+from dcicd_platform.assets.sql_models import sql_model_assets
+from dcicd_platform.automation.jobs import ingest_job, refresh_job, refresh_schedule
+from dcicd_platform.automation.landing_sensor import landing_sensor
+from dcicd_platform.home import Home
+from dcicd_platform.resources import HomeResource, SettingsResource, warehouse_resource
+
+
+def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Definitions:
+    """The platform's definitions over a home (default: DCICD_HOME)."""
+    home = home or Home.from_env()
+    return dg.Definitions(
+        assets=[raw_events, config_services, *sql_model_assets()],
+        jobs=[refresh_job, ingest_job],
+        schedules=[refresh_schedule],
+        sensors=[landing_sensor],
+        resources={
+            "warehouse": warehouse_resource(home.warehouse),
+            "home": HomeResource(root=str(home.root)),
+            "settings": SettingsResource(config_file=config_file),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,65 @@
+"""Where the platform keeps its files: one home folder, named by DCICD_HOME (CONTRACTS.md §1)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DAGSTER_YAML = """\
+# Written by dcicd when absent. The DuckDB warehouse takes one writer at a time, so every asset
+# that opens it runs in the `duckdb` pool, limited to one slot.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+@dataclass(frozen=True)
+class Home:
+    """The folders and files under DCICD_HOME."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> Home:
+        return cls(Path(os.environ.get("DCICD_HOME", ".dcicd")).absolute())
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def dagster_home(self) -> Path:
+        """DAGSTER_HOME as the user set it, else a folder inside the home."""
+        configured = os.environ.get("DAGSTER_HOME")
+        return Path(configured).absolute() if configured else self.root / "dagster"
+
+    def prepare(self) -> Home:
+        """Create the folders and a dagster.yaml with the `duckdb` pool limit when absent."""
+        self.landing.mkdir(parents=True, exist_ok=True)
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        dagster_yaml = self.dagster_home / "dagster.yaml"
+        if not dagster_yaml.exists():
+            dagster_yaml.write_text(DAGSTER_YAML)
+        return self
+
+    def activate(self) -> Home:
+        """Prepare the home and point this process's Dagster instance at it."""
+        self.prepare()
+        os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        return self
+
+
+if __name__ == "__main__":  # `make dev` asks for DAGSTER_HOME this way
+    print(Home.from_env().prepare().dagster_home)
