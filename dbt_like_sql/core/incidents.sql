@@ -14,10 +14,10 @@ WITH pagerduty_events AS (
         NULL AS repo,
         any_value(p.event.data.title) AS title,
         -- v3 incident events carry no creation time: the trigger's occurred_at opens it.
+        -- Seen only resolving, an incident's opening is unknown (NULL), not its resolution.
         coalesce(min(dcicd_ts(p.event.occurred_at))
                 FILTER (WHERE p.event.event_type = 'incident.triggered'),
-            min(dcicd_ts(p.event.data.created_at)), min(dcicd_ts(p.event.occurred_at)))
-            AS opened_at,
+            min(dcicd_ts(p.event.data.created_at))) AS opened_at,
         CASE WHEN arg_max(p.event.event_type, dcicd_ts(p.event.occurred_at)) = 'incident.resolved'
             THEN max(dcicd_ts(p.event.occurred_at))
                 FILTER (WHERE p.event.event_type = 'incident.resolved') END AS resolved_at,

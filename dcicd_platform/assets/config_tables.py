@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from dcicd_platform.config import PlatformConfig
 from dcicd_platform.resources import DUCKDB_POOL, SettingsResource
 
 SERVICES_DDL = """
@@ -16,18 +17,8 @@ CREATE OR REPLACE TABLE config.services (
 """
 
 
-@dg.asset(
-    key=["config", "services"],
-    group_name="config",
-    kinds={"duckdb"},
-    pool=DUCKDB_POOL,
-    owners=["team:platform"],
-)
-def config_services(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, settings: SettingsResource
-) -> dg.MaterializeResult:
-    """Services from the configuration: their repositories, environments and budgets."""
-    config = settings.load()
+def write_services_table(conn, config: PlatformConfig) -> int:
+    """Replace config.services with the configured services; returns how many there are."""
     rows = [
         (
             s.name,
@@ -42,11 +33,30 @@ def config_services(
         )
         for s in config.services
     ]
-    with warehouse.get_connection() as conn:
-        conn.execute("BEGIN TRANSACTION")
+    conn.execute("BEGIN TRANSACTION")
+    try:
         conn.execute(SERVICES_DDL)
         if rows:
             conn.executemany("INSERT INTO config.services VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("COMMIT")
-    context.log.info(f"{len(rows)} configured services")
-    return dg.MaterializeResult(metadata={"dagster/row_count": len(rows)})
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+@dg.asset(
+    key=["config", "services"],
+    group_name="config",
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+    owners=["team:platform"],
+)
+def config_services(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    """Services from the configuration: their repositories, environments and budgets."""
+    with warehouse.get_connection() as conn:
+        count = write_services_table(conn, settings.load())
+    context.log.info(f"{count} configured services")
+    return dg.MaterializeResult(metadata={"dagster/row_count": count})
