@@ -1,0 +1,71 @@
+"""The configuration: defaults for every key, clear errors naming a wrong key or type."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dcicd_platform.config import ConfigError, PlatformConfig, load_config, parse_config
+
+EXAMPLE = Path(__file__).parent.parent / "dcicd.example.yaml"
+
+
+def test_no_file_means_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DCICD_CONFIG", raising=False)
+    config = load_config()
+    assert config == PlatformConfig()
+    assert config.automation.mode == "shadow" and config.attribution_window_days == 7
+
+
+def test_example_file_loads_and_documents_every_key():
+    config = load_config(EXAMPLE)
+    assert config.services, "the example shows at least one service"
+    text = EXAMPLE.read_text()
+
+    def keys(model) -> set[str]:
+        found = set()
+        for name, field in model.model_fields.items():
+            found.add(name)
+            annotation = field.annotation
+            for candidate in getattr(annotation, "__args__", ()) + (annotation,):
+                if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
+                    found |= keys(candidate)
+        return found
+
+    undocumented = [
+        k for k in keys(PlatformConfig) if not re.search(rf"^\s*-?\s*#?\s*{k}:", text, re.M)
+    ]
+    assert undocumented == []
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"automation\.moed: unknown key"):
+        parse_config("automation:\n  moed: live\n")
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"services\.0\.repositories"):
+        parse_config("services:\n  - name: a\n    repositories: 12\n")
+    with pytest.raises(ConfigError, match=r"automation\.mode"):
+        parse_config("automation:\n  mode: yolo\n")
+
+
+def test_a_repository_in_two_services_is_refused():
+    text = "services:\n  - name: a\n    repositories: [x/y]\n  - name: b\n    repositories: [x/y]\n"
+    with pytest.raises(ConfigError, match="belongs to both"):
+        parse_config(text)
+
+
+def test_missing_file_named_by_dcicd_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCICD_CONFIG", str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_config()
+
+
+def test_runner_rates_first_match_wins():
+    config = PlatformConfig()
+    assert config.ci_cost.rate_for("ubuntu-latest") == 0.006
+    assert config.ci_cost.rate_for("self-hosted,linux,x64") == 0.0
+    assert config.ci_cost.rate_for("macos-14") == 0.062
+    assert config.ci_cost.rate_for("my-runner") == 0.0

@@ -1,0 +1,161 @@
+"""The code location: it loads, its graph is what we say it is, and its assets and sensor run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dcicd_platform.assets.config_tables import config_services
+from dcicd_platform.assets.raw_events import raw_events
+from dcicd_platform.assets.sql_models import sql_model_assets
+from dcicd_platform.automation.landing_sensor import landing_sensor
+from dcicd_platform.definitions import build_definitions
+from dcicd_platform.home import Home
+from dcicd_platform.resources import HomeResource, SettingsResource, warehouse_resource
+from tests.helpers import fixture_envelope, write_envelopes
+
+ROOT = Path(__file__).parent.parent
+
+EXPECTED_GRAPH = {
+    "raw/events": set(),
+    "config/services": set(),
+    "core/pipeline_runs": {"raw/events", "config/services"},
+    "core/pipeline_jobs": {"raw/events", "core/pipeline_runs"},
+    "core/commits": {"raw/events"},
+    "core/deployments": {"raw/events", "config/services", "core/pipeline_runs"},
+    "core/incidents": {"raw/events", "config/services"},
+}
+
+
+def test_asset_graph_is_pinned(tmp_path):
+    graph = build_definitions(Home(tmp_path)).resolve_asset_graph()
+    found = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    assert found == EXPECTED_GRAPH
+
+
+def test_every_writing_asset_is_in_the_duckdb_pool(tmp_path):
+    defs = build_definitions(Home(tmp_path))
+    for assets_def in defs.resolve_asset_graph().assets_defs:
+        for spec in assets_def.specs:
+            assert assets_def.node_def.pool == "duckdb", spec.key
+
+
+def test_dagster_validates_the_workspace(tmp_path):
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DCICD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_importing_definitions_loads_no_heavy_library():
+    code = (
+        "import sys, dcicd_platform.definitions\n"
+        "heavy = [m for m in ('mlflow', 'lightgbm', 'sklearn', 'great_expectations') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def resources(tmp_path):
+    home = Home(tmp_path / "home").prepare()
+    return home, {
+        "warehouse": warehouse_resource(home.warehouse),
+        "home": HomeResource(root=str(home.root)),
+        "settings": SettingsResource(config_file=""),
+    }
+
+
+def test_materialize_raw_and_core(resources, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no ./dcicd.yaml here: built-in defaults
+    home, resource_defs = resources
+    write_envelopes(
+        home.landing / "a.ndjson",
+        [
+            fixture_envelope("github/workflow_run/completed.payload.json"),
+            fixture_envelope("github/deployment_status/payload.json"),
+            fixture_envelope("pagerduty/incident.triggered.aldaviva.json"),
+        ],
+    )
+    (home.landing / "b.ndjson").write_text("not json\n")
+    assets = [raw_events, config_services, *sql_model_assets()]
+    result = dg.materialize(assets, resources=resource_defs)
+    assert result.success
+    raw = result.asset_materializations_for_node("raw__events")[0].metadata
+    assert (raw["files"].value, raw["loaded"].value, raw["quarantined"].value) == (2, 3, 1)
+    runs = result.asset_materializations_for_node("core__pipeline_runs")[0].metadata
+    assert runs["dagster/row_count"].value == 1
+    # Materializing again loads nothing twice.
+    again = dg.materialize(assets, resources=resource_defs)
+    assert again.asset_materializations_for_node("raw__events")[0].metadata["files"].value == 0
+    import duckdb
+
+    with duckdb.connect(str(home.warehouse), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM raw.events").fetchone()[0] == 3
+        assert conn.execute("SELECT count(*) FROM core.deployments").fetchone()[0] == 1
+
+
+def test_landing_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
+    home = Home(tmp_path / "home").prepare()
+    monkeypatch.setenv("DCICD_HOME", str(home.root))
+    first = write_envelopes(
+        home.landing / "2026" / "a.ndjson", [fixture_envelope("gitlab/push.json")]
+    )
+    (home.landing / ".b.ndjson.partial").write_text("being written")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        requests = landing_sensor(context)
+        assert len(requests) == 1
+        from dcicd_platform.ingest.loader import content_hash
+
+        assert requests[0].run_key == content_hash(first)
+        assert requests[0].run_config["ops"]["raw__events"]["config"]["files"] == [str(first)]
+        cursor = context.cursor
+        assert json.loads(cursor) == {"2026/a.ndjson": json.loads(cursor)["2026/a.ndjson"]}
+        # Nothing new: no run.
+        again = landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert isinstance(again, dg.SkipReason)
+        # A second file: one more run, for it alone.
+        second = write_envelopes(home.landing / "c.ndjson.gz", [])
+        third = landing_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert [r.run_config["ops"]["raw__events"]["config"]["files"] for r in third] == [
+            [str(second)]
+        ]
+
+
+def test_sensor_run_loads_its_file(tmp_path, monkeypatch):
+    home = Home(tmp_path / "home").prepare()
+    monkeypatch.setenv("DCICD_HOME", str(home.root))
+    monkeypatch.chdir(tmp_path)
+    path = write_envelopes(home.landing / "a.ndjson", [fixture_envelope("gitlab/push.json")])
+    defs = build_definitions(home)
+    with dg.instance_for_test() as instance:
+        request = landing_sensor(dg.build_sensor_context(instance=instance))[0]
+        job = defs.resolve_job_def("ingest_landing_file")
+        result = job.execute_in_process(run_config=request.run_config, instance=instance)
+        assert result.success
+        metadata = result.asset_materializations_for_node("raw__events")[0].metadata
+        assert metadata["loaded"].value == 1
+        assert metadata["files"].value == 1
+        assert str(path.name) in metadata["report"].value
