@@ -68,8 +68,8 @@ def test_dagster_validates_the_workspace(tmp_path):
 def test_importing_definitions_loads_no_heavy_library():
     code = (
         "import sys, dcicd_platform.definitions\n"
-        "heavy = [m for m in ('mlflow', 'lightgbm', 'sklearn', 'great_expectations') if m in sys.modules]\n"
-        "print(heavy)"
+        "heavy = ('mlflow', 'lightgbm', 'sklearn', 'great_expectations')\n"
+        "print([m for m in heavy if m in sys.modules])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
