@@ -31,23 +31,34 @@ def main() -> None:
 
 
 def land(path: Path, landing: Path) -> Path:
-    """Put a file into landing/imported/ (a hard link when possible); files inside stay put."""
+    """Put a file into landing/imported/ (a hard link when possible); files inside stay put.
+
+    Landing the same file again finds it there (same inode, or same size and mtime).
+    """
     try:
         path.resolve().relative_to(landing.resolve())
         return path
     except ValueError:
         pass
-    from dcicd_platform.ingest.loader import content_hash
-
-    target = landing / "imported" / f"{content_hash(path)[:16]}-{path.name}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name("." + target.name + ".partial")
-        try:
-            os.link(path, partial)
-        except OSError:
-            shutil.copyfile(path, partial)
-        partial.replace(target)
+    source = path.stat()
+    folder = landing / "imported"
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(10_000):
+        target = folder / (path.name if n == 0 else f"{n}-{path.name}")
+        if not target.exists():
+            break
+        landed = target.stat()
+        if path.samefile(target) or (landed.st_size, landed.st_mtime_ns) == (
+            source.st_size,
+            source.st_mtime_ns,
+        ):
+            return target
+    partial = target.with_name("." + target.name + ".partial")
+    try:
+        os.link(path, partial)
+    except OSError:
+        shutil.copy2(path, partial)
+    partial.replace(target)
     return target
 
 
@@ -58,7 +69,7 @@ def ingest(paths: tuple[Path, ...]) -> None:
     import duckdb
 
     from dcicd_platform.assets.raw_events import landing_name
-    from dcicd_platform.ingest.loader import FileReport, UnreadableFile, discover, load_file
+    from dcicd_platform.ingest.loader import FileReport, discover, load_file
 
     home = _home()
     reports: list[FileReport] = []
@@ -66,7 +77,7 @@ def ingest(paths: tuple[Path, ...]) -> None:
     for path in discover(paths):
         try:
             landed.append(land(path, home.landing))
-        except (OSError, UnreadableFile) as exc:
+        except OSError as exc:
             reports.append(
                 FileReport(
                     str(path), "unreadable", error=getattr(exc, "strerror", None) or str(exc)
@@ -131,8 +142,8 @@ def run_refresh(home: Home) -> None:
         _fail(
             f"refresh failed in {', '.join(failed) or 'the run'}; see `dagster dev` for the run log"
         )
-    steps = [e.step_key for e in result.all_events if e.is_step_success]
-    click.echo(f"refreshed {len(steps)} assets (run {result.run_id})")
+    materialized = result.get_asset_materialization_events()
+    click.echo(f"refreshed {len(materialized)} assets (run {result.run_id})")
 
 
 @main.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dcicd_platform.assets.config_tables import config_services
+from dcicd_platform.assets.config_tables import config_tables
 from dcicd_platform.assets.raw_events import raw_events
 from dcicd_platform.assets.sql_models import sql_model_assets
 from dcicd_platform.automation.jobs import ingest_job, refresh_job, refresh_schedule
@@ -17,7 +17,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
     """The platform's definitions over a home (default: DCICD_HOME)."""
     home = home or Home.from_env()
     return dg.Definitions(
-        assets=[raw_events, config_services, *sql_model_assets()],
+        assets=[raw_events, config_tables, *sql_model_assets()],
         jobs=[refresh_job, ingest_job],
         schedules=[refresh_schedule],
         sensors=[landing_sensor],

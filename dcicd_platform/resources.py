@@ -70,6 +70,7 @@ def read_only_connection(path: Path, wait_s: float = 60.0):
             delay = min(delay * 2, 1.0)
     try:
         conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET enable_progress_bar = false")
         yield conn
     finally:
         conn.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from dbt_like_sql import build_model, load_models
-from dcicd_platform.assets.config_tables import write_services_table
+from dcicd_platform.assets.config_tables import write_config_tables
 from dcicd_platform.config import PlatformConfig
 from dcicd_platform.ingest.envelope import envelope_line, make_envelope
 from dcicd_platform.ingest.loader import FileReport, load_file
@@ -43,7 +43,7 @@ def write_envelopes(path: Path, envelopes: list[dict]) -> Path:
 def build_core(conn: duckdb.DuckDBPyConnection, config: PlatformConfig | None = None) -> None:
     """Build every SQL model over what raw.events holds."""
     prepare_session(conn)
-    write_services_table(conn, config or PlatformConfig())
+    write_config_tables(conn, config or PlatformConfig())
     for model in load_models():
         build_model(conn, model)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dcicd_platform.assets.config_tables import config_services
+from dcicd_platform.assets.config_tables import config_tables
 from dcicd_platform.assets.raw_events import raw_events
 from dcicd_platform.assets.sql_models import sql_model_assets
 from dcicd_platform.automation.landing_sensor import landing_sensor
@@ -22,11 +22,37 @@ ROOT = Path(__file__).parent.parent
 EXPECTED_GRAPH = {
     "raw/events": set(),
     "config/services": set(),
+    "config/runner_rates": set(),
+    "config/settings": set(),
     "core/pipeline_runs": {"raw/events", "config/services"},
     "core/pipeline_jobs": {"raw/events", "core/pipeline_runs"},
     "core/commits": {"raw/events"},
     "core/deployments": {"raw/events", "config/services", "core/pipeline_runs"},
-    "core/incidents": {"raw/events", "config/services"},
+    "core/incidents": {
+        "raw/events",
+        "config/services",
+        "config/settings",
+        "core/deployments",
+        "marts/deployment_changes",
+    },
+    "marts/deployment_changes": {"core/deployments", "core/commits"},
+    "marts/production_deployments": {
+        "core/deployments",
+        "core/incidents",
+        "marts/deployment_changes",
+    },
+    "marts/dora_metrics": {
+        "marts/production_deployments",
+        "marts/deployment_changes",
+        "core/incidents",
+    },
+    "marts/dora_summary": {
+        "raw/events",
+        "config/services",
+        "core/incidents",
+        "marts/production_deployments",
+        "marts/deployment_changes",
+    },
 }
 
 
@@ -99,7 +125,7 @@ def test_materialize_raw_and_core(resources, monkeypatch, tmp_path):
         ],
     )
     (home.landing / "b.ndjson").write_text("not json\n")
-    assets = [raw_events, config_services, *sql_model_assets()]
+    assets = [raw_events, config_tables, *sql_model_assets()]
     result = dg.materialize(assets, resources=resource_defs)
     assert result.success
     raw = result.asset_materializations_for_node("raw__events")[0].metadata

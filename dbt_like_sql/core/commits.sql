@@ -1,4 +1,4 @@
--- description: One commit pushed to a branch, at its first push; push order (pushed_at, push_id, position) is what deployment change sets follow.
+-- description: One commit pushed to a branch, at its first push; push_seq numbers the branch's commits in push order, which deployment change sets follow.
 WITH pushes AS (
     SELECT delivery_id, received_at, source,
         json_transform(payload, '{
@@ -23,9 +23,14 @@ WITH pushes AS (
     SELECT delivery_id AS push_id, source, repo, branch, pushed_at,
         unnest(commits) AS c, generate_subscripts(commits, 1) AS position
     FROM branch_pushes
+), first_pushes AS (
+    SELECT repo, branch, c.id AS sha, dcicd_ts(c.timestamp) AS committed_at, pushed_at,
+        push_id, position, source, c.author.name AS author_name, c.author.email AS author_email
+    FROM pushed_commits
+    QUALIFY row_number() OVER (
+        PARTITION BY repo, branch, c.id ORDER BY pushed_at, push_id, position) = 1
 )
-SELECT repo, branch, c.id AS sha, dcicd_ts(c.timestamp) AS committed_at, pushed_at,
-    push_id, position, source, c.author.name AS author_name, c.author.email AS author_email
-FROM pushed_commits
-QUALIFY row_number() OVER (
-    PARTITION BY repo, branch, c.id ORDER BY pushed_at, push_id, position) = 1
+SELECT *,
+    -- The push order on the branch: change sets are ranges of it.
+    row_number() OVER (PARTITION BY repo, branch ORDER BY pushed_at, push_id, position) AS push_seq
+FROM first_pushes

@@ -1,4 +1,4 @@
--- description: One incident: PagerDuty incidents, and GitHub/GitLab issues labelled incident (or naming "root cause: <sha>"), with when they opened and were resolved.
+-- description: One incident: PagerDuty incidents, and GitHub/GitLab issues labelled incident (or naming "root cause: <sha>"), with when they opened and were resolved, and the production deployment that caused it (the one that shipped its named root cause, else the service's latest one before it opened, within the attribution window).
 WITH pagerduty_events AS (
     SELECT json_transform(payload, '{"event": {"event_type": "VARCHAR", "occurred_at": "VARCHAR",
         "data": {"id": "VARCHAR", "title": "VARCHAR", "created_at": "VARCHAR",
@@ -73,12 +73,45 @@ WITH pagerduty_events AS (
     UNION ALL BY NAME
     SELECT * EXCLUDE (labelled_incident) FROM issues
     WHERE labelled_incident OR root_cause_sha IS NOT NULL
+), incidents AS (
+    SELECT i.incident_key, i.source,
+        coalesce(pd.service, rs.service, i.pd_service_name, i.repo) AS service,
+        i.repo, i.title, i.opened_at, i.resolved_at, lower(i.root_cause_sha) AS root_cause_sha
+    FROM all_incidents i
+    LEFT JOIN (SELECT service, unnest(repositories) AS repo FROM config.services) rs USING (repo)
+    LEFT JOIN (SELECT service, unnest(pagerduty_services) AS pd_key FROM config.services) pd
+        ON pd.pd_key IN (i.pd_service_id, i.pd_service_name)
+), production AS (
+    SELECT deployment_key, service, sha, deployed_at
+    FROM core.deployments
+    WHERE is_production AND status = 'success'
+), by_root_cause AS (
+    -- The first production deployment of the service that shipped the named commit: in its
+    -- changes, or as its own sha. A short sha names the commit it begins.
+    SELECT incident_key, arg_min(deployment_key, (deployed_at, deployment_key)) AS deployment_key
+    FROM (
+        SELECT i.incident_key, c.deployment_key, c.deployed_at
+        FROM incidents i
+        JOIN marts.deployment_changes c
+            ON c.service = i.service AND starts_with(c.sha, i.root_cause_sha)
+        UNION ALL
+        SELECT i.incident_key, p.deployment_key, p.deployed_at
+        FROM incidents i
+        JOIN production p ON p.service = i.service AND starts_with(p.sha, i.root_cause_sha)
+    )
+    GROUP BY incident_key
+), by_window AS (
+    -- Else the service's latest production deployment before the incident opened, within the
+    -- attribution window.
+    SELECT i.incident_key, arg_max(p.deployment_key, (p.deployed_at, p.deployment_key))
+        AS deployment_key
+    FROM incidents i
+    JOIN production p
+        ON p.service = i.service AND p.deployed_at <= i.opened_at
+        AND p.deployed_at > i.opened_at - to_days((SELECT attribution_window_days FROM config.settings))
+    GROUP BY i.incident_key
 )
-SELECT i.incident_key, i.source,
-    coalesce(pd.service, rs.service, i.pd_service_name, i.repo) AS service,
-    i.repo, i.title, i.opened_at, i.resolved_at, lower(i.root_cause_sha) AS root_cause_sha,
-    NULL::VARCHAR AS caused_by_deployment_key
-FROM all_incidents i
-LEFT JOIN (SELECT service, unnest(repositories) AS repo FROM config.services) rs USING (repo)
-LEFT JOIN (SELECT service, unnest(pagerduty_services) AS pd_key FROM config.services) pd
-    ON pd.pd_key IN (i.pd_service_id, i.pd_service_name)
+SELECT i.*, coalesce(r.deployment_key, w.deployment_key) AS caused_by_deployment_key
+FROM incidents i
+LEFT JOIN by_root_cause r USING (incident_key)
+LEFT JOIN by_window w USING (incident_key)

@@ -1,4 +1,4 @@
-"""The configuration as tables, so SQL models can join services, environments and rates."""
+"""The configuration as tables, so SQL models can join services, settings and rates."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 from dcicd_platform.config import PlatformConfig
 from dcicd_platform.resources import DUCKDB_POOL, SettingsResource
 
-SERVICES_DDL = """
+TABLES_DDL = """
 CREATE SCHEMA IF NOT EXISTS config;
 CREATE OR REPLACE TABLE config.services (
     service VARCHAR PRIMARY KEY, team VARCHAR, criticality VARCHAR,
@@ -14,12 +14,26 @@ CREATE OR REPLACE TABLE config.services (
     pagerduty_services VARCHAR[], ci_budget_usd_per_deployment DOUBLE,
     monthly_ci_budget_usd DOUBLE
 );
+CREATE OR REPLACE TABLE config.runner_rates (
+    priority INTEGER PRIMARY KEY, pattern VARCHAR NOT NULL, usd_per_minute DOUBLE NOT NULL
+);
+CREATE OR REPLACE TABLE config.settings (
+    attribution_window_days INTEGER NOT NULL,
+    default_usd_per_minute DOUBLE NOT NULL,
+    kpi_lead_time_hours DOUBLE NOT NULL,
+    kpi_deployments_per_day DOUBLE NOT NULL,
+    kpi_change_failure_rate DOUBLE NOT NULL,
+    kpi_time_to_restore_minutes DOUBLE NOT NULL,
+    kpi_ci_duration_p50_minutes DOUBLE NOT NULL,
+    kpi_ci_duration_p95_minutes DOUBLE NOT NULL,
+    kpi_cost_per_deployment_tolerance DOUBLE NOT NULL
+);
 """
 
 
-def write_services_table(conn, config: PlatformConfig) -> int:
-    """Replace config.services with the configured services; returns how many there are."""
-    rows = [
+def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
+    """Replace the config.* tables with the configuration; returns each table's row count."""
+    services = [
         (
             s.name,
             s.team,
@@ -33,30 +47,61 @@ def write_services_table(conn, config: PlatformConfig) -> int:
         )
         for s in config.services
     ]
+    rates = [(i, r.pattern, r.usd_per_minute) for i, r in enumerate(config.ci_cost.runner_rates)]
+    k = config.kpi_targets
+    settings = (
+        config.attribution_window_days,
+        config.ci_cost.default_usd_per_minute,
+        k.lead_time_hours,
+        k.deployments_per_day,
+        k.change_failure_rate,
+        k.time_to_restore_minutes,
+        k.ci_duration_p50_minutes,
+        k.ci_duration_p95_minutes,
+        k.cost_per_deployment_tolerance,
+    )
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(SERVICES_DDL)
-        if rows:
-            conn.executemany("INSERT INTO config.services VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute(TABLES_DDL)
+        if services:
+            conn.executemany(
+                "INSERT INTO config.services VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", services
+            )
+        if rates:
+            conn.executemany("INSERT INTO config.runner_rates VALUES (?, ?, ?)", rates)
+        conn.execute("INSERT INTO config.settings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", settings)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return len(rows)
+    return {"services": len(services), "runner_rates": len(rates), "settings": 1}
 
 
-@dg.asset(
-    key=["config", "services"],
-    group_name="config",
-    kinds={"duckdb"},
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["config", name],
+            description=description,
+            group_name="config",
+            kinds={"duckdb"},
+            owners=["team:platform"],
+        )
+        for name, description in (
+            ("services", "Configured services: repositories, environments, budgets."),
+            ("runner_rates", "Per-minute CI prices by runner label pattern, first match wins."),
+            ("settings", "Attribution window, default rate and KPI targets."),
+        )
+    ],
     pool=DUCKDB_POOL,
-    owners=["team:platform"],
 )
-def config_services(
+def config_tables(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, settings: SettingsResource
-) -> dg.MaterializeResult:
-    """Services from the configuration: their repositories, environments and budgets."""
+):
+    """The platform configuration, as tables the SQL models read."""
     with warehouse.get_connection() as conn:
-        count = write_services_table(conn, settings.load())
-    context.log.info(f"{count} configured services")
-    return dg.MaterializeResult(metadata={"dagster/row_count": count})
+        counts = write_config_tables(conn, settings.load())
+    context.log.info(f"{counts['services']} configured services")
+    for name, count in counts.items():
+        yield dg.MaterializeResult(
+            asset_key=["config", name], metadata={"dagster/row_count": count}
+        )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -21,7 +22,7 @@ import pyarrow as pa
 from dcicd_platform.ingest.schema import ensure_raw_schema
 from dcicd_platform.ingest.validation import validation_sql
 
-CHUNK_BYTES = 256 * 1024 * 1024  # large chunks: fewer, bigger appends commit much faster
+CHUNK_BYTES = 64 * 1024 * 1024
 LANDING_SUFFIXES = (".ndjson", ".ndjson.gz")
 _BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 _VALIDATED = validation_sql("dcicd_batch")
@@ -73,35 +74,64 @@ def content_hash(path: Path) -> str:
         raise UnreadableFile(exc.strerror or str(exc)) from exc
 
 
-def _open(path: Path):
+class _HashingFile(io.RawIOBase):
+    """A file whose bytes, as stored, are hashed as they are read (the ledger's key)."""
+
+    def __init__(self, path: Path, digest) -> None:
+        self._file = path.open("rb")
+        self._digest = digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._file.readinto(buffer)
+        self._digest.update(memoryview(buffer)[:count])
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _open(path: Path, digest):
+    raw = _HashingFile(path, digest)
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    return path.open("rb")
+        return gzip.GzipFile(fileobj=io.BufferedReader(raw, CHUNK_BYTES), mode="rb")
+    return raw
 
 
-def _raw_chunks(path: Path) -> Iterator[bytes]:
-    """The file's bytes, decompressed, in chunks that end on a line boundary."""
+def _raw_chunks(path: Path, digest) -> Iterator[memoryview]:
+    """The file's bytes, decompressed, in chunks that end on a line boundary.
+
+    Each chunk is a fresh buffer read in place (no copies): Arrow arrays point into it. The
+    stored bytes are hashed into `digest` on the way.
+    """
     try:
-        with _open(path) as handle:
+        with _open(path, digest) as handle:
             carry = b""
             first = True
             while True:
-                block = handle.read(CHUNK_BYTES)
+                buffer = bytearray(len(carry) + CHUNK_BYTES)
+                buffer[: len(carry)] = carry
+                size = len(carry) + _read_fully(handle, memoryview(buffer)[len(carry) :])
                 if first:
                     first = False
-                    if block.startswith(_BOMS):
+                    if buffer.startswith(_BOMS):
                         raise UnreadableFile("not UTF-8 text (UTF-16/32 byte order mark)")
-                    block = block.removeprefix(b"\xef\xbb\xbf")
-                if not block:
+                    if buffer.startswith(b"\xef\xbb\xbf"):
+                        del buffer[:3]
+                        size -= 3
+                if size == len(carry):  # end of file
                     if carry:
-                        yield carry
+                        yield memoryview(buffer)[:size]
                     return
-                cut = block.rfind(b"\n")
+                cut = buffer.rfind(b"\n", 0, size)
                 if cut < 0:
-                    carry += block
+                    carry = bytes(buffer[:size])
                     continue
-                yield carry + block[: cut + 1]
-                carry = block[cut + 1 :]
+                carry = bytes(buffer[cut + 1 : size])
+                yield memoryview(buffer)[: cut + 1]
     except (OSError, EOFError, zlib.error) as exc:
         detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         if isinstance(exc, gzip.BadGzipFile):
@@ -109,20 +139,32 @@ def _raw_chunks(path: Path) -> Iterator[bytes]:
         raise UnreadableFile(detail) from exc
 
 
-def _line_offsets(chunk: bytes) -> list[int]:
+def _read_fully(handle, view: memoryview) -> int:
+    """Fill view from handle as far as the file goes (raw reads may return less)."""
+    total = 0
+    while total < len(view):
+        count = handle.readinto(view[total:])
+        if not count:
+            break
+        total += count
+    return total
+
+
+def _line_offsets(chunk: memoryview) -> list[int]:
     """Start offsets of each line in a chunk, and the chunk's end."""
+    buffer, end = chunk.obj, len(chunk)
     offsets = [0]
-    find = chunk.find
-    at = find(b"\n")
+    find = buffer.find
+    at = find(b"\n", 0, end)
     while at >= 0:
         offsets.append(at + 1)
-        at = find(b"\n", at + 1)
-    if offsets[-1] != len(chunk):
-        offsets.append(len(chunk))
+        at = find(b"\n", at + 1, end)
+    if offsets[-1] != end:
+        offsets.append(end)
     return offsets
 
 
-def _batch(chunk: bytes, first_line: int) -> tuple[pa.Table, int]:
+def _batch(chunk: memoryview, first_line: int) -> tuple[pa.Table, int]:
     """A chunk as an Arrow table of lines (zero-copy), and how many lines are not UTF-8.
 
     Lines keep their newline; JSON ignores it and the quarantine trims it.
@@ -139,7 +181,7 @@ def _batch(chunk: bytes, first_line: int) -> tuple[pa.Table, int]:
     except pa.ArrowInvalid:
         texts, why = [], []
         for start, end in zip(offsets, offsets[1:], strict=False):
-            raw = chunk[start:end]
+            raw = bytes(chunk[start:end])
             try:
                 texts.append(raw.decode("utf-8"))
                 why.append(None)
@@ -152,120 +194,162 @@ def _batch(chunk: bytes, first_line: int) -> tuple[pa.Table, int]:
     return pa.table({"line_number": numbers, "line": lines, "pre_reason": reasons}), bad
 
 
-_KEYS_DDL = "CREATE OR REPLACE TEMP TABLE dcicd_keys (line_number BIGINT, delivery_id VARCHAR)"
-_INSERT_EVENTS = """
+_INSERT_EVENTS = f"""
 INSERT INTO raw.events
-SELECT delivery_id, source, event_type, received_at, payload, $file, line_number, $sha
-FROM dcicd_chunk WHERE reason IS NULL
+SELECT delivery_id, source, event_type, received_at, payload, $file, line_number, $load
+FROM ({_VALIDATED}) WHERE reason IS NULL
 """
-_INSERT_QUARANTINE = """
+_INSERT_QUARANTINE = f"""
 INSERT INTO raw.quarantine
-SELECT $file, line_number, reason, raw_line, now(), $sha
-FROM dcicd_chunk WHERE reason IS NOT NULL
+SELECT $file, line_number, reason, raw_line, now(), $load
+FROM ({_VALIDATED}) WHERE reason IS NOT NULL
 """
 # A delivery seen earlier in this file, or loaded from another file before, is a duplicate.
 _DROP_DUPLICATES = """
 DELETE FROM raw.events
-WHERE content_sha256 = $sha AND line_number IN (
+WHERE load_id = $load AND line_number IN (
     SELECT line_number FROM (
         SELECT line_number, delivery_id,
             row_number() OVER (PARTITION BY delivery_id ORDER BY line_number) AS nth
-        FROM dcicd_keys
+        FROM raw.events WHERE load_id = $load
     ) k
     WHERE nth > 1 OR EXISTS (
         SELECT 1 FROM raw.events e
-        WHERE e.delivery_id = k.delivery_id AND e.content_sha256 <> $sha)
+        WHERE e.delivery_id = k.delivery_id AND e.load_id <> $load)
 )
 """
+_BATCH_SCHEMA = pa.schema(
+    [("line_number", pa.int64()), ("line", pa.large_string()), ("pre_reason", pa.string())]
+)
+_BATCH_ROWS = 2048  # small record batches let DuckDB validate on every core
 
 
-def _prefetched(path: Path) -> Iterator[tuple[pa.Table, int]]:
-    """Batches of a file, read one ahead on a thread while DuckDB validates the current one."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcicd-read") as pool:
-        chunks = _raw_chunks(path)
-        first_line = 1
+@dataclass
+class _ReadStats:
+    lines: int = 0
+    not_utf8: int = 0
+    error: UnreadableFile | None = None
+    digest: object = field(default_factory=hashlib.sha256)
 
-        def next_batch() -> tuple[pa.Table, int] | None:
-            chunk = next(chunks, None)
-            return None if chunk is None else _batch(chunk, first_line)
 
-        pending = pool.submit(next_batch)
-        while (ready := pending.result()) is not None:
-            first_line += ready[0].num_rows
-            pending = pool.submit(next_batch)
-            yield ready
+def _line_reader(path: Path, stats: _ReadStats) -> pa.RecordBatchReader:
+    """The file's lines as a stream of Arrow batches; DuckDB pulls them as it needs them."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for chunk in _raw_chunks(path, stats.digest):
+                table, bad = _batch(chunk, stats.lines + 1)
+                stats.lines += table.num_rows
+                stats.not_utf8 += bad
+                yield from table.to_batches(max_chunksize=_BATCH_ROWS)
+        except UnreadableFile as exc:
+            stats.error = exc
+            raise
+
+    return pa.RecordBatchReader.from_batches(_BATCH_SCHEMA, batches())
+
+
+def _stream(conn: duckdb.DuckDBPyConnection, path: Path, sql: str, params: dict) -> tuple[int, int]:
+    """An INSERT over the file's validated lines, in one streaming statement: (rows, lines)."""
+    stats = _ReadStats()
+    conn.register("dcicd_batch", _line_reader(path, stats))
+    try:
+        inserted = conn.execute(sql, params).fetchone()[0]
+    except Exception:
+        if stats.error:
+            raise stats.error from None
+        raise
+    conn.unregister("dcicd_batch")
+    if stats.not_utf8 and stats.not_utf8 == stats.lines:
+        raise UnreadableFile("not UTF-8 text")
+    return inserted, stats.lines, stats.digest.hexdigest()
 
 
 def _load_lines(
-    conn: duckdb.DuckDBPyConnection, path: Path, name: str, sha: str
-) -> tuple[int, int]:
-    """Validate and insert every line of a file, chunk by chunk; returns (lines, quarantined).
+    conn: duckdb.DuckDBPyConnection, path: Path, name: str, load_id: str
+) -> tuple[int, int, str]:
+    """Validate and insert every line of a file; returns (lines, quarantined, content hash).
 
-    Runs inside the caller's transaction. Every valid line is inserted, then duplicates are
-    deleted in one pass at the end, so history is scanned once per file, not once per chunk.
+    Runs inside the caller's transaction. One streaming statement inserts every valid line
+    (and hashes the file); only a file with bad lines is read a second time, for its
+    quarantine. Duplicates are then deleted in one pass, so history is scanned once per file.
     """
-    conn.execute(_KEYS_DDL)
-    lines = quarantined = not_utf8 = 0
-    params = {"file": name, "sha": sha}
-    for batch, bad in _prefetched(path):
-        lines += batch.num_rows
-        not_utf8 += bad
-        conn.register("dcicd_batch", batch)
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE dcicd_chunk AS {_VALIDATED}")
-        conn.unregister("dcicd_batch")
-        conn.execute(_INSERT_EVENTS, params)
-        conn.execute(_INSERT_QUARANTINE, params)
-        quarantined += conn.execute(
-            "SELECT count(*) FROM dcicd_chunk WHERE reason IS NOT NULL"
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO dcicd_keys SELECT line_number, delivery_id FROM dcicd_chunk"
-            " WHERE reason IS NULL"
-        )
-    if not_utf8 and not_utf8 == lines:
-        raise UnreadableFile("not UTF-8 text")
-    conn.execute(_DROP_DUPLICATES, {"sha": sha})
-    return lines, quarantined
+    params = {"file": name, "load": load_id}
+    valid, lines, digest = _stream(conn, path, _INSERT_EVENTS, params)
+    quarantined = 0
+    if valid < lines:
+        quarantined, _, _ = _stream(conn, path, _INSERT_QUARANTINE, params)
+    conn.execute(_DROP_DUPLICATES, {"load": load_id})
+    return lines, quarantined, digest
+
+
+def _already_loaded(conn, name: str, stat) -> str | None:
+    """The ledger's name for a file with this name, size and mtime (not read again), if any."""
+    row = conn.execute(
+        "SELECT landing_file FROM raw.files WHERE landing_file = ? AND size_bytes = ?"
+        " AND mtime_ns = ?",
+        [name, stat.st_size, stat.st_mtime_ns],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def load_file(
     conn: duckdb.DuckDBPyConnection, path: Path, landing_name: str | None = None
 ) -> FileReport:
-    """Load one file in one transaction; a file already in the ledger is not read again."""
+    """Load one file in one transaction; the same bytes are never loaded twice.
+
+    A file the ledger has under the same name, size and mtime is not read at all; any other
+    file is hashed while it loads, and rolled back if the ledger already holds its content.
+    """
     name = landing_name or str(path)
     try:
-        digest = content_hash(path)
+        stat = path.stat()
+        if not path.is_file():
+            raise UnreadableFile("not a file")
+    except OSError as exc:
+        return FileReport(name, "unreadable", error=exc.strerror or str(exc))
     except UnreadableFile as exc:
         return FileReport(name, "unreadable", error=str(exc))
     ensure_raw_schema(conn)
-    known = conn.execute(
-        "SELECT landing_file FROM raw.files WHERE content_sha256 = ?", [digest]
-    ).fetchone()
-    if known:
-        return FileReport(name, "already_loaded", digest, error=f"same content as {known[0]}")
+    if known := _already_loaded(conn, name, stat):
+        return FileReport(name, "already_loaded", error=f"loaded before as {known}")
+    load_id = str(uuid.uuid4())
     conn.execute("BEGIN TRANSACTION")
     try:
-        lines, quarantined = _load_lines(conn, path, name, digest)
+        lines, quarantined, digest = _load_lines(conn, path, name, load_id)
+        known = conn.execute(
+            "SELECT landing_file FROM raw.files WHERE content_sha256 = ?", [digest]
+        ).fetchone()
+        if known:
+            conn.execute("ROLLBACK")
+            return FileReport(name, "already_loaded", digest, error=f"same content as {known[0]}")
         loaded = conn.execute(
-            "SELECT count(*) FROM raw.events WHERE content_sha256 = ?", [digest]
+            "SELECT count(*) FROM raw.events WHERE load_id = ?", [load_id]
         ).fetchone()[0]
         report = FileReport(
             name, "loaded", digest, lines, loaded, lines - loaded - quarantined, quarantined
         )
         conn.execute(
-            "INSERT INTO raw.files VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-            [digest, name, path.stat().st_size, lines, loaded, report.duplicates, quarantined],
+            "INSERT INTO raw.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+            [
+                digest,
+                load_id,
+                name,
+                stat.st_size,
+                stat.st_mtime_ns,
+                lines,
+                loaded,
+                report.duplicates,
+                quarantined,
+            ],
         )
         conn.execute("COMMIT")
     except UnreadableFile as exc:
         conn.execute("ROLLBACK")
-        return FileReport(name, "unreadable", digest, error=str(exc))
+        return FileReport(name, "unreadable", error=str(exc))
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    finally:
-        conn.execute("DROP TABLE IF EXISTS dcicd_chunk")
-        conn.execute("DROP TABLE IF EXISTS dcicd_keys")
     return report
 
 

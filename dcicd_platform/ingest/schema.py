@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS raw.events (
     payload      JSON NOT NULL,
     landing_file VARCHAR NOT NULL,
     line_number  BIGINT NOT NULL,
-    content_sha256 VARCHAR NOT NULL
+    load_id      VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     landing_file VARCHAR NOT NULL,
@@ -26,12 +26,14 @@ CREATE TABLE IF NOT EXISTS raw.quarantine (
     reason       VARCHAR NOT NULL,
     raw_line     VARCHAR NOT NULL,
     quarantined_at TIMESTAMPTZ NOT NULL,
-    content_sha256 VARCHAR NOT NULL
+    load_id      VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS raw.files (
     content_sha256 VARCHAR PRIMARY KEY,
+    load_id        VARCHAR NOT NULL,
     landing_file   VARCHAR NOT NULL,
     size_bytes     BIGINT NOT NULL,
+    mtime_ns       BIGINT NOT NULL,
     lines          BIGINT NOT NULL,
     loaded         BIGINT NOT NULL,
     duplicates     BIGINT NOT NULL,
@@ -87,6 +89,7 @@ CREATE OR REPLACE MACRO dcicd_is_production_env(env, configured) AS (
 def prepare_session(conn: duckdb.DuckDBPyConnection) -> None:
     """Every connection works in UTC: days and weeks are UTC days and weeks (CONTRACTS.md §4)."""
     conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("SET enable_progress_bar = false")  # the callers report progress themselves
 
 
 def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:

@@ -1,0 +1,13 @@
+"""`make bench`: every benchmark, each printing its figures and the ratio to its baseline."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHMARKS = ["ingest.py"]
+
+if __name__ == "__main__":
+    for name in BENCHMARKS:
+        print(f"== {name}", flush=True)
+        subprocess.run([sys.executable, str(HERE / name), *sys.argv[1:]], check=True)
