@@ -139,14 +139,28 @@ def main() -> None:
             f"  {size / 1e9:.2f} GB, {size / args.lines / 1e3:.1f} kB a line average"
             f" ({time.perf_counter() - started:.0f} s)"
         )
-        floor_s, floor_mb, out = timed(
-            [sys.executable, "-c", FLOOR, str(work / "floor.duckdb"), *map(str, paths)]
-        )
-        assert int(out.strip()) == args.lines
-        home = work / "home"
-        env = {**os.environ, "DCICD_HOME": str(home)}
-        ingest_s, ingest_mb, out = timed([str(BIN / "dcicd"), "ingest", *map(str, paths)], env)
-        assert f"{args.lines} loaded" in out, out
+        floor_s = ingest_s = float("inf")
+        floor_mb = ingest_mb = 0.0
+        for attempt in range(2):  # best of two, each after the disk has settled
+            os.sync()
+            seconds, peak, out = timed(
+                [
+                    sys.executable,
+                    "-c",
+                    FLOOR,
+                    str(work / f"floor{attempt}.duckdb"),
+                    *map(str, paths),
+                ]
+            )
+            assert int(out.strip()) == args.lines
+            floor_s, floor_mb = min(floor_s, seconds), max(floor_mb, peak)
+            os.sync()
+            env = {**os.environ, "DCICD_HOME": str(work / f"home{attempt}")}
+            seconds, peak, out = timed([str(BIN / "dcicd"), "ingest", *map(str, paths)], env)
+            assert f"{args.lines} loaded" in out, out
+            ingest_s, ingest_mb = min(ingest_s, seconds), max(ingest_mb, peak)
+            (work / f"floor{attempt}.duckdb").unlink()
+            shutil.rmtree(work / f"home{attempt}")
         seconds, heavy = import_time()
         floor_rate, ingest_rate = args.lines / floor_s, args.lines / ingest_s
         print()

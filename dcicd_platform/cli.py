@@ -15,6 +15,8 @@ import click
 
 from dcicd_platform.home import Home
 
+INGEST_MEMORY_LIMIT = "1GB"
+
 
 def _home() -> Home:
     return Home.from_env().activate()
@@ -84,7 +86,8 @@ def ingest(paths: tuple[Path, ...]) -> None:
                 )
             )
     started = time.monotonic()
-    conn = duckdb.connect(str(home.warehouse))
+    # DuckDB caches what it writes; a cap keeps ingestion's memory flat however much is loaded.
+    conn = duckdb.connect(str(home.warehouse), config={"memory_limit": INGEST_MEMORY_LIMIT})
     try:
         for path in landed:
             report = load_file(conn, path, landing_name(path, home.landing))
