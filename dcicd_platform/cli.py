@@ -15,7 +15,9 @@ import click
 
 from dcicd_platform.home import Home
 
-INGEST_MEMORY_LIMIT = "1GB"
+# DuckDB caches what it writes: a cap keeps ingestion's memory flat however much it loads. A
+# low checkpoint threshold makes each file's commit write the table directly, not via the WAL.
+INGEST_CONFIG = {"memory_limit": "1536MB", "checkpoint_threshold": "1MB"}
 
 
 def _home() -> Home:
@@ -86,8 +88,7 @@ def ingest(paths: tuple[Path, ...]) -> None:
                 )
             )
     started = time.monotonic()
-    # DuckDB caches what it writes; a cap keeps ingestion's memory flat however much is loaded.
-    conn = duckdb.connect(str(home.warehouse), config={"memory_limit": INGEST_MEMORY_LIMIT})
+    conn = duckdb.connect(str(home.warehouse), config=INGEST_CONFIG)
     try:
         for path in landed:
             report = load_file(conn, path, landing_name(path, home.landing))
@@ -201,6 +202,11 @@ def query(sql: str, fmt: str) -> None:
     _refuse_writes(sql)
     try:
         with read_only_connection(Home.from_env().warehouse) as conn:
+            if conn.dcicd_source == "snapshot":
+                click.echo(
+                    "note: a refresh is writing; answering from the last published snapshot",
+                    err=True,
+                )
             cursor = conn.execute(sql)
             columns = [d[0] for d in cursor.description or []]
             rows = cursor.fetchall() if columns else []
@@ -215,9 +221,40 @@ def core_counts(home: Home) -> list[tuple[str, int]]:
     with read_only_connection(home.warehouse) as conn:
         tables = conn.execute(
             "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
-            " WHERE schema_name IN ('raw', 'core') ORDER BY 1"
+            " WHERE schema_name IN ('raw', 'core', 'marts') ORDER BY 1"
         ).fetchall()
         return [(t, conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for (t,) in tables]
+
+
+def print_dora_summary(home: Home, window_days: int = 30) -> None:
+    from dcicd_platform.dora_summary import COLUMNS, summary_rows
+    from dcicd_platform.resources import read_only_connection
+
+    with read_only_connection(home.warehouse) as conn:
+        rows, as_of = summary_rows(conn, window_days)
+    click.echo(f"DORA summary, the {window_days} days to {as_of} (DORA 2023 tiers):")
+    click.echo(render(list(COLUMNS), rows, "table"))
+
+
+def print_kpi_scorecard(home: Home) -> None:
+    from dcicd_platform.resources import read_only_connection
+
+    with read_only_connection(home.warehouse) as conn:
+        rows = conn.execute(
+            "SELECT kpi, target, round(actual, 3), goal, status FROM marts.kpi_scorecard"
+            " WHERE scope = '*' ORDER BY kpi"
+        ).fetchall()
+        services = conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'met'), count(*) FILTER (WHERE status ="
+            " 'missed'), count(*) FILTER (WHERE status = 'no_data') FROM marts.kpi_scorecard"
+            " WHERE scope <> '*'"
+        ).fetchone()
+    click.echo("KPI scorecard, the organisation over the last 30 days:")
+    click.echo(render(["kpi", "target", "actual", "goal", "status"], rows, "table"))
+    click.echo(
+        f"per service and repository: {services[0]} met, {services[1]} missed,"
+        f" {services[2]} without data (marts.kpi_scorecard)"
+    )
 
 
 @main.command()
@@ -245,6 +282,10 @@ def demo(seed: int, days: int) -> None:
     run_refresh(home)
     click.echo("")
     click.echo(render(["table", "rows"], core_counts(home), "table"))
+    click.echo("")
+    print_dora_summary(home)
+    click.echo("")
+    print_kpi_scorecard(home)
     click.echo("")
     click.echo(f"demo ready in {time.monotonic() - started:.0f} s. Next:")
     click.echo("  open the UI:   make dev   (then http://127.0.0.1:3000)")

@@ -6,9 +6,11 @@ import dagster as dg
 
 from dcicd_platform.assets.config_tables import config_tables
 from dcicd_platform.assets.raw_events import raw_events
+from dcicd_platform.assets.snapshot import snapshot_asset
 from dcicd_platform.assets.sql_models import sql_model_assets
 from dcicd_platform.automation.jobs import ingest_job, refresh_job, refresh_schedule
 from dcicd_platform.automation.landing_sensor import landing_sensor
+from dcicd_platform.checks.asset_checks import quality_checks
 from dcicd_platform.home import Home
 from dcicd_platform.resources import HomeResource, SettingsResource, warehouse_resource
 
@@ -16,8 +18,11 @@ from dcicd_platform.resources import HomeResource, SettingsResource, warehouse_r
 def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Definitions:
     """The platform's definitions over a home (default: DCICD_HOME)."""
     home = home or Home.from_env()
+    tables = [raw_events, config_tables, *sql_model_assets()]
+    published = [key for assets_def in tables for key in assets_def.keys]
     return dg.Definitions(
-        assets=[raw_events, config_tables, *sql_model_assets()],
+        assets=[*tables, snapshot_asset(published)],
+        asset_checks=quality_checks(),
         jobs=[refresh_job, ingest_job],
         schedules=[refresh_schedule],
         sensors=[landing_sensor],

@@ -46,6 +46,23 @@ EXPECTED_GRAPH = {
         "marts/deployment_changes",
         "core/incidents",
     },
+    "marts/ci_cost_daily": {"marts/ci_job_costs"},
+    "marts/ci_job_costs": {"config/runner_rates", "config/settings", "core/pipeline_jobs"},
+    "marts/ci_pipeline_daily": {"core/pipeline_jobs", "core/pipeline_runs"},
+    "marts/deployment_cost": {
+        "core/pipeline_runs",
+        "marts/ci_job_costs",
+        "marts/deployment_changes",
+        "marts/production_deployments",
+    },
+    "marts/flaky_jobs": {"core/pipeline_jobs"},
+    "marts/kpi_scorecard": {
+        "config/services",
+        "config/settings",
+        "core/pipeline_runs",
+        "marts/deployment_cost",
+        "marts/dora_summary",
+    },
     "marts/dora_summary": {
         "raw/events",
         "config/services",
@@ -62,7 +79,9 @@ def test_asset_graph_is_pinned(tmp_path):
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
+    snapshot = found.pop("warehouse/snapshot")
     assert found == EXPECTED_GRAPH
+    assert snapshot == set(EXPECTED_GRAPH)  # published after every table
 
 
 def test_every_writing_asset_is_in_the_duckdb_pool(tmp_path):

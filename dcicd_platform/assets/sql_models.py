@@ -4,8 +4,18 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dbt_like_sql import SqlModel, build_model, load_models
+from dcicd_platform.dora_summary import as_markdown, summary_rows
 from dcicd_platform.ingest.schema import prepare_session
 from dcicd_platform.resources import DUCKDB_POOL
+
+
+def _dora_preview(conn) -> dict:
+    rows, as_of = summary_rows(conn, 30)
+    return {"summary_30d": dg.MetadataValue.md(f"The 30 days to {as_of}:\n\n{as_markdown(rows)}")}
+
+
+# Tables whose materialization also shows a preview in the UI, so it tells the story unqueried.
+PREVIEWS = {"marts.dora_summary": _dora_preview}
 
 
 def sql_model_asset(model: SqlModel) -> dg.AssetsDefinition:
@@ -23,8 +33,11 @@ def sql_model_asset(model: SqlModel) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             prepare_session(conn)
             rows = build_model(conn, model)
+            metadata = {"dagster/row_count": rows}
+            if model.table in PREVIEWS:
+                metadata |= PREVIEWS[model.table](conn)
         context.log.info(f"{model.table}: {rows} rows")
-        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+        return dg.MaterializeResult(metadata=metadata)
 
     return _build
 

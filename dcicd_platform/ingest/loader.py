@@ -10,9 +10,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import queue
+import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -80,16 +83,22 @@ class _HashingFile(io.RawIOBase):
     def __init__(self, path: Path, digest) -> None:
         self._file = path.open("rb")
         self._digest = digest
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcicd-hash")
+        self._pending: list = []
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
         count = self._file.readinto(buffer)
-        self._digest.update(memoryview(buffer)[:count])
+        # Hashing releases the GIL: on its own thread it overlaps with DuckDB's work.
+        self._pending.append(self._hasher.submit(self._digest.update, bytes(buffer[:count])))
         return count
 
     def close(self) -> None:
+        for pending in self._pending:
+            pending.result()
+        self._hasher.shutdown()
         self._file.close()
         super().close()
 
@@ -233,18 +242,48 @@ class _ReadStats:
 
 
 def _line_reader(path: Path, stats: _ReadStats) -> pa.RecordBatchReader:
-    """The file's lines as a stream of Arrow batches; DuckDB pulls them as it needs them."""
+    """The file's lines as a stream of Arrow batches; DuckDB pulls them as it needs them.
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    A thread reads and splits the file ahead of DuckDB (two chunks at most), so reading,
+    hashing and validating overlap.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=2)
+    done, stop = object(), threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
         try:
             for chunk in _raw_chunks(path, stats.digest):
                 table, bad = _batch(chunk, stats.lines + 1)
                 stats.lines += table.num_rows
                 stats.not_utf8 += bad
-                yield from table.to_batches(max_chunksize=_BATCH_ROWS)
+                if not put(table):
+                    return  # DuckDB stopped reading: the statement failed
         except UnreadableFile as exc:
             stats.error = exc
-            raise
+        except Exception as exc:  # surfaced on DuckDB's side below
+            stats.error = UnreadableFile(str(exc) or type(exc).__name__)
+        put(done)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        producer = threading.Thread(target=produce, name="dcicd-read", daemon=True)
+        producer.start()
+        try:
+            while (table := ready.get()) is not done:
+                yield from table.to_batches(max_chunksize=_BATCH_ROWS)
+        finally:
+            stop.set()
+            producer.join()
+        if stats.error:
+            raise stats.error
 
     return pa.RecordBatchReader.from_batches(_BATCH_SCHEMA, batches())
 

@@ -18,6 +18,13 @@ shop (acme/shop): production is `production` and the regional `prod-eu`; staging
              I3 PagerDuty opened 10:30, never resolved: D7, which nothing followed
   Wed 03-25  I4 PagerDuty 10:00-10:30: 13 days after D7, outside the window: no cause
 api (acme/api), on Tue 03-03: push 07:00 of a1 (06:00), deployed 08:00  changes a1 (2 h)
+
+CI of shop, workflow ci (GitHub-hosted prices: ubuntu $0.006/min, macOS $0.062/min):
+  R1 c2 Mon 09:01-09:11 success: lint 90 s (2 min), tests 580 s (10 min); queued 10 s, 20 s
+  R2 c3 Tue 09:01-09:21 failure: tests failed 1195 s (20 min, queued 5 s),
+        build on macos-14 300 s (5 min, queued 60 s)
+  R2 attempt 2, 09:30-09:40 success: tests 590 s (10 min, queued 10 s): tests was a flake
+  R3 c4 Wed 09:00-09:05 success: build on a self-hosted runner 270 s (5 min, free)
 """
 
 from datetime import UTC, datetime, timedelta
@@ -110,6 +117,102 @@ class Org:
                 )
 
 
+def ci_run(org, run_id, attempt, commit, start, end, conclusion, jobs):
+    args = (
+        SHOP,
+        run_id,
+        attempt,
+        run_id,
+        "ci",
+        ".github/workflows/ci.yml",
+        "push",
+        "main",
+        SHA[commit],
+        "ana",
+    )
+    org.add(
+        end,
+        "github",
+        "workflow_run",
+        pl.github_workflow_run(*args, "completed", conclusion, start, start, end, "completed"),
+    )
+    for job_id, name, labels, queued, started, finished, result in jobs:
+        org.add(
+            finished,
+            "github",
+            "workflow_job",
+            pl.github_workflow_job(
+                SHOP,
+                job_id,
+                run_id,
+                attempt,
+                "ci",
+                name,
+                SHA[commit],
+                "main",
+                labels,
+                result,
+                queued,
+                started,
+                finished,
+            ),
+        )
+
+
+def s(day, hour, minute, second=0):
+    return t(day, hour, minute) + timedelta(seconds=second)
+
+
+def build_ci(org) -> None:
+    ubuntu, mac, own = ["ubuntu-latest"], ["macos-14"], ["self-hosted", "linux"]
+    ci_run(
+        org,
+        1,
+        1,
+        "c2",
+        s(2, 9, 1),
+        s(2, 9, 11),
+        "success",
+        [
+            (11, "lint", ubuntu, s(2, 9, 1), s(2, 9, 1, 10), s(2, 9, 2, 40), "success"),
+            (12, "tests", ubuntu, s(2, 9, 1), s(2, 9, 1, 20), s(2, 9, 11), "success"),
+        ],
+    )
+    ci_run(
+        org,
+        2,
+        1,
+        "c3",
+        s(3, 9, 1),
+        s(3, 9, 21),
+        "failure",
+        [
+            (21, "tests", ubuntu, s(3, 9, 1), s(3, 9, 1, 5), s(3, 9, 21), "failure"),
+            (22, "build", mac, s(3, 9, 1), s(3, 9, 2), s(3, 9, 7), "success"),
+        ],
+    )
+    ci_run(
+        org,
+        2,
+        2,
+        "c3",
+        s(3, 9, 30),
+        s(3, 9, 40),
+        "success",
+        [(23, "tests", ubuntu, s(3, 9, 30), s(3, 9, 30, 10), s(3, 9, 40), "success")],
+    )
+    ci_run(
+        org,
+        3,
+        1,
+        "c4",
+        s(4, 9, 0),
+        s(4, 9, 5),
+        "success",
+        [(31, "build", own, s(4, 9, 0), s(4, 9, 0, 30), s(4, 9, 5), "success")],
+    )
+
+
 def build_org() -> list[dict]:
     org = Org()
     org.push(SHOP, t(2, 9), [("c1", t(27, 10, month=2)), ("c2", t(2, 8, 30))])
@@ -140,12 +243,18 @@ def build_org() -> list[dict]:
     org.pagerduty("I4", t(25, 10), t(25, 10, 30))
     org.push(API, t(3, 7), [("a1", t(3, 6))])
     org.deploy(API, 8, "a1", "production", t(3, 8))
+    build_ci(org)
     return org.envelopes
 
 
 CONFIG = PlatformConfig(
     services=[
-        Service(name="shop", repositories=["acme/shop"], pagerduty_services=["PSHOP"]),
+        Service(
+            name="shop",
+            repositories=["acme/shop"],
+            pagerduty_services=["PSHOP"],
+            ci_budget_usd_per_deployment=0.105,
+        ),
         Service(name="api", repositories=["acme/api"]),
     ]
 )
@@ -297,3 +406,92 @@ def test_deployment_frequency_bands(days_per_week, tier):
     ]
     query = f"SELECT {case} FROM (SELECT {days_per_week}::DOUBLE AS deploy_days_per_week)"
     assert duckdb.connect().execute(query).fetchone()[0] == tier
+
+
+# -- CI ---------------------------------------------------------------------------------------
+
+
+def test_ci_cost_daily(warehouse):
+    found = {
+        (r["runner_label"], r["day"].isoformat()): (r["jobs"], r["billable_minutes"], r["cost_usd"])
+        for r in rows(warehouse, "SELECT * FROM marts.ci_cost_daily WHERE repo = 'acme/shop'")
+    }
+    assert found == {
+        ("ubuntu-latest", "2026-03-02"): (2, 12, pytest.approx(12 * 0.006)),
+        ("ubuntu-latest", "2026-03-03"): (2, 30, pytest.approx(30 * 0.006)),
+        ("macos-14", "2026-03-03"): (1, 5, pytest.approx(5 * 0.062)),
+        ("self-hosted,linux", "2026-03-04"): (1, 5, 0),
+    }
+
+
+def test_ci_pipeline_daily(warehouse):
+    found = {
+        r["day"].isoformat(): r
+        for r in rows(warehouse, "SELECT * FROM marts.ci_pipeline_daily WHERE repo = 'acme/shop'")
+    }
+    keys = (
+        "runs",
+        "succeeded",
+        "failed",
+        "success_rate",
+        "duration_p50_s",
+        "duration_p95_s",
+        "queue_p50_s",
+    )
+    assert tuple(found["2026-03-02"][k] for k in keys) == (1, 1, 0, 1.0, 600, 600, 15)
+    assert tuple(found["2026-03-03"][k] for k in keys) == (
+        2,
+        1,
+        1,
+        0.5,
+        900,
+        pytest.approx(600 + 0.95 * 600),
+        10,
+    )
+    assert found["2026-03-04"]["queue_p50_s"] == 30
+
+
+def test_flaky_jobs(warehouse):
+    found = {
+        r["job_name"]: (r["executions"], r["failures"], r["flakes"], r["flake_rate"])
+        for r in rows(warehouse, "SELECT * FROM marts.flaky_jobs WHERE repo = 'acme/shop'")
+    }
+    assert found["tests"] == (3, 1, 1, pytest.approx(1 / 3))
+    assert found["lint"] == (1, 0, 0, 0)
+
+
+def test_deployment_cost(warehouse):
+    found = {
+        r["deployment_key"]: r["ci_cost_usd"]
+        for r in rows(warehouse, "SELECT * FROM marts.deployment_cost")
+    }
+    r1, r2 = 12 * 0.006, 30 * 0.006 + 5 * 0.062
+    assert found == {
+        dkey(1): pytest.approx(r1),  # changes c1, c2: R1 ran on c2
+        dkey(2): pytest.approx(r2),  # c3: both attempts of R2
+        dkey(3): pytest.approx(r1),  # the rollback's own sha, c2
+        dkey(4): 0,  # c4 ran on a self-hosted runner
+        dkey(5): 0,
+        dkey(7): 0,
+        dkey(8): 0,
+    }
+
+
+def test_kpi_scorecard(warehouse):
+    found = {
+        (r["kpi"], r["scope"]): (r["actual"], r["status"])
+        for r in rows(warehouse, "SELECT * FROM marts.kpi_scorecard")
+    }
+    assert found[("lead_time_hours", "shop")] == (2.0, "met")
+    assert found[("deployments_per_day", "shop")] == (pytest.approx(0.2), "missed")
+    assert found[("change_failure_rate", "shop")] == (pytest.approx(1 / 3), "missed")
+    assert found[("time_to_restore_minutes", "shop")] == (30, "missed")  # not below 30
+    assert found[("time_to_restore_minutes", "api")] == (None, "no_data")
+    assert found[("ci_duration_p50_minutes", "acme/shop")] == (10, "met")
+    assert found[("ci_duration_p95_minutes", "acme/shop")] == (
+        pytest.approx((600 + 0.85 * 600) / 60),
+        "met",
+    )
+    cost = (2 * 12 * 0.006 + 30 * 0.006 + 5 * 0.062) / 6
+    assert found[("cost_per_deployment_usd", "shop")] == (pytest.approx(cost), "met")
+    assert ("cost_per_deployment_usd", "api") not in found  # no budget, no row

@@ -1,0 +1,8 @@
+-- description: CI cost per repository, workflow, runner label and UTC day: billable minutes (each job's duration rounded up to a whole minute, at least one) and their price.
+SELECT repo, workflow, runner_label, day,
+    count(*) AS jobs,
+    sum(billable_minutes) AS billable_minutes,
+    sum(cost_usd) AS cost_usd
+FROM marts.ci_job_costs
+GROUP BY ALL
+ORDER BY day, repo, workflow, runner_label

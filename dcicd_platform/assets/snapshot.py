@@ -1,0 +1,30 @@
+"""warehouse/snapshot: the state readers fall back to while a refresh is writing."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dcicd_platform.resources import DUCKDB_POOL, publish_snapshot
+
+
+def snapshot_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["warehouse", "snapshot"],
+        deps=upstream,
+        group_name="publish",
+        kinds={"duckdb"},
+        pool=DUCKDB_POOL,
+        owners=["team:platform"],
+    )
+    def warehouse_snapshot(
+        context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    ) -> dg.MaterializeResult:
+        """A consistent copy of the warehouse, published after every table is refreshed, so an
+        analyst's query during the next refresh answers from it instead of waiting."""
+        with warehouse.get_connection() as conn:
+            path = publish_snapshot(conn, Path(warehouse.database))
+        context.log.info(f"published {path}")
+        return dg.MaterializeResult(metadata={"path": str(path), "size_bytes": path.stat().st_size})
+
+    return warehouse_snapshot

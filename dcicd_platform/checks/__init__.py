@@ -1,0 +1,1 @@
+"""Data-quality checks (Great Expectations) run as Dagster asset checks."""
