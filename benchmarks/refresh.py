@@ -67,9 +67,10 @@ SELECT 'job-' || (run_id * {jobs} + j), 'github', 'workflow_job', created + INTE
         'repository', json_object('full_name', repo)),
     'generated', run_id, 'generated'
 FROM runs, range({jobs}) t(j);
--- Every 40th green run is deployed to production, after a push of its commit and two more.
+-- Every 36th green run (50,000 of 2,000,000) is deployed to production, after a push of its
+-- commit and two more.
 CREATE OR REPLACE TEMP TABLE deployed AS
-SELECT * FROM runs WHERE conclusion = 'success' AND run_id % 40 = 0;
+SELECT * FROM runs WHERE conclusion = 'success' AND run_id % 36 = 0;
 INSERT INTO raw.events
 SELECT 'push-' || run_id, 'github', 'push', created,
     json_object('ref', 'refs/heads/main', 'after', sha, 'before', '0',
@@ -94,7 +95,7 @@ SELECT 'deploy-' || run_id, 'github', 'deployment_status', created + INTERVAL 40
         'repository', json_object('full_name', repo)),
     'generated', run_id, 'generated'
 FROM deployed;
--- One deployment in 25 opens an incident half an hour later, resolved within two hours.
+-- One deployment in 25 opens an incident half an hour later, resolved 90 minutes after.
 INSERT INTO raw.events
 SELECT 'incident-' || run_id || '-' || kind, 'pagerduty', 'incident.' || kind,
     created + INTERVAL 70 MINUTE + CASE kind WHEN 'resolved' THEN INTERVAL 90 MINUTE ELSE
@@ -106,7 +107,7 @@ SELECT 'incident-' || run_id || '-' || kind, 'pagerduty', 'incident.' || kind,
             'service', json_object('id', 'S' || svc, 'summary', repo)))),
     'generated', run_id, 'generated'
 FROM deployed, (VALUES ('triggered'), ('resolved')) k(kind)
-WHERE run_id % 1000 = 0;
+WHERE run_id % 900 = 0;
 """
 
 GENERATE = """
@@ -122,7 +123,11 @@ conn.execute(RUNS.format(services=SERVICES, start="2025-11-01", day_offset=day_o
 for statement in EVENTS.format(jobs=JOBS_PER_RUN).split(";"):
     if statement.strip():
         conn.execute(statement)
-print(conn.execute("SELECT count(*) FROM raw.events").fetchone()[0])
+counts = conn.execute(
+    "SELECT count(*), count(*) FILTER (WHERE event_type = 'deployment_status'),"
+    " count(*) FILTER (WHERE event_type = 'incident.triggered') FROM raw.events"
+).fetchone()
+print(*counts)
 """
 
 REFRESH = """
@@ -159,7 +164,11 @@ def main() -> None:
         seconds, _, out = timed(
             [sys.executable, "-c", GENERATE, database, "0", str(args.runs), "0", str(DAYS), here]
         )
-        print(f"  {int(out):,} events in raw.events ({seconds:.0f} s)")
+        events, deployments, incidents = map(int, out.split())
+        print(
+            f"  {events:,} events in raw.events: {deployments:,} production deployments,"
+            f" {incidents:,} incidents ({seconds:.0f} s)"
+        )
         scan_s, scan_mb, _ = timed([sys.executable, "-c", SCAN, database])
         full_s, full_mb, jobs = timed([sys.executable, "-c", REFRESH, database])
         day_runs = args.runs // DAYS
@@ -176,7 +185,7 @@ def main() -> None:
                 here,
             ]
         )
-        print(f"  appended one day: {day_runs:,} runs; {int(out):,} events in all")
+        print(f"  appended one day: {day_runs:,} runs; {int(out.split()[0]):,} events in all")
         day_s, day_mb, _ = timed([sys.executable, "-c", REFRESH, database])
         print()
         print(f"plain scan of raw.events:        {scan_s:7.1f} s  peak {scan_mb:,.0f} MB")

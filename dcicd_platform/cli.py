@@ -15,9 +15,8 @@ import click
 
 from dcicd_platform.home import Home
 
-# DuckDB caches what it writes: a cap keeps ingestion's memory flat however much it loads. A
-# low checkpoint threshold makes each file's commit write the table directly, not via the WAL.
-INGEST_CONFIG = {"memory_limit": "1536MB", "checkpoint_threshold": "1MB"}
+# DuckDB caches what it writes: a cap keeps ingestion's memory flat however much it loads.
+INGEST_MEMORY_LIMIT = "1536MB"
 
 
 def _home() -> Home:
@@ -70,10 +69,9 @@ def land(path: Path, landing: Path) -> Path:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def ingest(paths: tuple[Path, ...]) -> None:
     """Land envelope files (or folders of them) and load them into the warehouse."""
-    import duckdb
-
     from dcicd_platform.assets.raw_events import landing_name
     from dcicd_platform.ingest.loader import FileReport, discover, load_file
+    from dcicd_platform.resources import warehouse_resource
 
     home = _home()
     reports: list[FileReport] = []
@@ -88,14 +86,13 @@ def ingest(paths: tuple[Path, ...]) -> None:
                 )
             )
     started = time.monotonic()
-    conn = duckdb.connect(str(home.warehouse), config=INGEST_CONFIG)
-    try:
+    # The same writer as the assets': it waits while a refresh holds the warehouse.
+    warehouse = warehouse_resource(home.warehouse, memory_limit=INGEST_MEMORY_LIMIT)
+    with warehouse.get_connection() as conn:
         for path in landed:
             report = load_file(conn, path, landing_name(path, home.landing))
             reports.append(report)
             _print_report(report)
-    finally:
-        conn.close()
     elapsed = time.monotonic() - started
     totals = {
         k: sum(getattr(r, k) for r in reports)

@@ -22,10 +22,15 @@ from dcicd_platform.home import Home
 DUCKDB_POOL = "duckdb"
 
 
-def warehouse_resource(path: Path) -> DuckDBResource:
-    # Large commits (a landing file, a rebuilt table) checkpoint straight into the file
-    # instead of going through the write-ahead log first: half the writing.
-    return DuckDBResource(database=str(path), connection_config={"checkpoint_threshold": "1MB"})
+def warehouse_resource(path: Path, **settings: str) -> DuckDBResource:
+    """The warehouse's writer: retries while another writer holds the file.
+
+    Large commits (a landing file, a rebuilt table) checkpoint straight into the file instead
+    of going through the write-ahead log first: half the writing.
+    """
+    return DuckDBResource(
+        database=str(path), connection_config={"checkpoint_threshold": "1MB", **settings}
+    )
 
 
 class HomeResource(dg.ConfigurableResource):

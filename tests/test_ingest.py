@@ -275,3 +275,10 @@ def test_every_line_is_accounted_for(conn, tmp_path):
     report = load_file(conn, path)
     assert_accounted(report)
     assert (report.loaded, report.quarantined) == (7, 1)
+
+
+def test_a_utf8_byte_order_mark_is_ignored(conn, tmp_path):
+    path = tmp_path / "bom.ndjson"
+    path.write_bytes(b"\xef\xbb\xbf" + envelope_line(sample("bom1")))
+    report = load_file(conn, path)
+    assert (report.status, report.loaded, report.quarantined) == ("loaded", 1, 0)

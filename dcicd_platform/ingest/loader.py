@@ -1,8 +1,9 @@
 """Load envelope files into raw.events and raw.quarantine: every line accounted for, once.
 
 A file is loaded in one transaction (a crash leaves nothing half-loaded) and recorded in the
-raw.files ledger under its content hash (the same bytes are never loaded twice). Lines are read
-in large chunks and handed to DuckDB as Arrow arrays; DuckDB validates and deduplicates them.
+raw.files ledger under its content hash (the same bytes are never loaded twice). A thread reads
+the file in large chunks and streams its lines to DuckDB as Arrow batches, into one INSERT that
+validates them (the SQL of validation.py); duplicates are then removed in one pass.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -47,9 +48,6 @@ class FileReport:
     duplicates: int = 0
     quarantined: int = 0
     error: str | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def is_landing_file(path: Path) -> bool:
@@ -126,9 +124,10 @@ def _raw_chunks(path: Path, digest) -> Iterator[memoryview]:
                 size = len(carry) + _read_fully(handle, memoryview(buffer)[len(carry) :])
                 if first:
                     first = False
-                    if buffer.startswith(_BOMS):
+                    head = bytes(buffer[: min(size, 4)])
+                    if head.startswith(_BOMS):
                         raise UnreadableFile("not UTF-8 text (UTF-16/32 byte order mark)")
-                    if buffer.startswith(b"\xef\xbb\xbf"):
+                    if head.startswith(b"\xef\xbb\xbf"):
                         del buffer[:3]
                         size -= 3
                 if size == len(carry):  # end of file
