@@ -26,6 +26,9 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
         jobs=[refresh_job, ingest_job],
         schedules=[refresh_schedule],
         sensors=[landing_sensor],
+        # Every step writes the one DuckDB file, one at a time (the duckdb pool): a process per
+        # step would only add start-up time.
+        executor=dg.in_process_executor,
         resources={
             "warehouse": warehouse_resource(home.warehouse),
             "home": HomeResource(root=str(home.root)),
