@@ -50,7 +50,7 @@ SELECT 'run-' || run_id, 'github', 'workflow_run', created + INTERVAL 20 MINUTE,
         'run_started_at', strftime(created + INTERVAL 10 SECOND, '%Y-%m-%dT%H:%M:%SZ'),
         'updated_at', strftime(created + INTERVAL 20 MINUTE, '%Y-%m-%dT%H:%M:%SZ')),
         'repository', json_object('full_name', repo, 'default_branch', 'main')),
-    'generated', run_id, 'generated'
+    'generated', run_id, '{load}'
 FROM runs;
 INSERT INTO raw.events
 SELECT 'job-' || (run_id * {jobs} + j), 'github', 'workflow_job', created + INTERVAL 15 MINUTE,
@@ -65,7 +65,7 @@ SELECT 'job-' || (run_id * {jobs} + j), 'github', 'workflow_job', created + INTE
             '%Y-%m-%dT%H:%M:%SZ'),
         'labels', [CASE WHEN j = 4 THEN 'macos-14' ELSE 'ubuntu-latest' END]),
         'repository', json_object('full_name', repo)),
-    'generated', run_id, 'generated'
+    'generated', run_id, '{load}'
 FROM runs, range({jobs}) t(j);
 -- Every 36th green run (50,000 of 2,000,000) is deployed to production, after a push of its
 -- commit and two more.
@@ -82,7 +82,7 @@ SELECT 'push-' || run_id, 'github', 'push', created,
                 strftime(created - INTERVAL 1 HOUR, '%Y-%m-%dT%H:%M:%SZ')),
             json_object('id', sha, 'timestamp',
                 strftime(created - INTERVAL 5 MINUTE, '%Y-%m-%dT%H:%M:%SZ'))]),
-    'generated', run_id, 'generated'
+    'generated', run_id, '{load}'
 FROM deployed;
 INSERT INTO raw.events
 SELECT 'deploy-' || run_id, 'github', 'deployment_status', created + INTERVAL 40 MINUTE,
@@ -93,7 +93,7 @@ SELECT 'deploy-' || run_id, 'github', 'deployment_status', created + INTERVAL 40
         'deployment_status', json_object('id', run_id, 'state', 'success',
             'created_at', strftime(created + INTERVAL 40 MINUTE, '%Y-%m-%dT%H:%M:%SZ')),
         'repository', json_object('full_name', repo)),
-    'generated', run_id, 'generated'
+    'generated', run_id, '{load}'
 FROM deployed;
 -- One deployment in 25 opens an incident half an hour later, resolved 90 minutes after.
 INSERT INTO raw.events
@@ -105,7 +105,7 @@ SELECT 'incident-' || run_id || '-' || kind, 'pagerduty', 'incident.' || kind,
             THEN INTERVAL 90 MINUTE ELSE INTERVAL 0 MINUTE END, '%Y-%m-%dT%H:%M:%SZ'),
         'data', json_object('id', 'P' || run_id, 'title', 'Errors up',
             'service', json_object('id', 'S' || svc, 'summary', repo)))),
-    'generated', run_id, 'generated'
+    'generated', run_id, '{load}'
 FROM deployed, (VALUES ('triggered'), ('resolved')) k(kind)
 WHERE run_id % 900 = 0;
 """
@@ -120,7 +120,7 @@ ensure_raw_schema(conn)
 first, runs, day_offset, days = (int(a) for a in sys.argv[2:6])
 conn.execute(RUNS.format(services=SERVICES, start="2025-11-01", day_offset=day_offset,
     days=days, first=first, runs=runs))
-for statement in EVENTS.format(jobs=JOBS_PER_RUN).split(";"):
+for statement in EVENTS.format(jobs=JOBS_PER_RUN, load=sys.argv[7]).split(";"):
     if statement.strip():
         conn.execute(statement)
 counts = conn.execute(
@@ -162,7 +162,18 @@ def main() -> None:
     try:
         print(f"generating {args.runs:,} runs, {args.runs * JOBS_PER_RUN:,} jobs over {DAYS} days")
         seconds, _, out = timed(
-            [sys.executable, "-c", GENERATE, database, "0", str(args.runs), "0", str(DAYS), here]
+            [
+                sys.executable,
+                "-c",
+                GENERATE,
+                database,
+                "0",
+                str(args.runs),
+                "0",
+                str(DAYS),
+                here,
+                "history",
+            ]
         )
         events, deployments, incidents = map(int, out.split())
         print(
@@ -183,6 +194,7 @@ def main() -> None:
                 str(DAYS * 86400),
                 "1",
                 here,
+                "one-more-day",
             ]
         )
         print(f"  appended one day: {day_runs:,} runs; {int(out.split()[0]):,} events in all")

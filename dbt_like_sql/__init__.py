@@ -3,11 +3,21 @@
 Dependencies are the tables a statement reads, parsed with sqlglot (never listed by hand), so
 the lineage users see is the SQL's own. Nothing here knows about Dagster.
 
-A model may start with header comments carrying settings, e.g. `-- description: ...`.
+A model may start with header comments carrying settings, e.g. `-- description: ...`. A model
+over raw.events whose rows are the latest state of something may say
+
+    -- materialization: incremental
+    -- unique_key: run_key
+    -- latest_by: (status = 'completed') DESC, last_received_at DESC
+
+and is then refreshed from the loads of raw.events it has not seen yet: their rows are merged
+by key into the table, the better by `latest_by` winning, exactly as a full rebuild would pick.
+A changed model, or a change in the config tables it reads, rebuilds it whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
@@ -84,13 +94,109 @@ def load_models(root: Path = MODELS_ROOT) -> list[SqlModel]:
 
 
 def build_model(conn, model: SqlModel) -> int:
-    """Replace the model's table with its SELECT, atomically; returns the row count."""
+    """Refresh the model's table atomically (whole, or incrementally); returns the row count."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {model.schema}")
+    if model.settings.get("materialization") == "incremental":
+        _build_incremental(conn, model)
+    else:
+        _in_transaction(conn, [f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}"])
+    return conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+
+
+def _in_transaction(conn, statements: list[str], params: dict | None = None) -> None:
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}")
+        for statement in statements:
+            conn.execute(
+                statement, {k: v for k, v in (params or {}).items() if f"${k}" in statement}
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+
+
+_ALL_LOADS = (
+    "CREATE OR REPLACE TEMP TABLE dcicd_new_loads AS SELECT DISTINCT load_id FROM raw.events"
+)
+_STATE_DDL = """
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE TABLE IF NOT EXISTS meta.model_versions (model VARCHAR PRIMARY KEY, version VARCHAR);
+CREATE TABLE IF NOT EXISTS meta.model_loads (model VARCHAR, load_id VARCHAR);
+"""
+
+
+def _version(conn, model: SqlModel) -> str:
+    """The model's SQL and the content of the config tables it reads: a change rebuilds it."""
+    parts = [model.sql]
+    for schema, name in model.reads:
+        if schema == "config":
+            parts.append(
+                conn.execute(
+                    "SELECT md5(coalesce(string_agg(CAST(t AS VARCHAR), '|'"
+                    f" ORDER BY CAST(t AS VARCHAR)), '')) FROM {schema}.{name} t"
+                ).fetchone()[0]
+            )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def only_new_events(sql: str) -> str:
+    """The model's SELECT over the loads of raw.events listed in the temp table dcicd_new_loads."""
+    new_events = sqlglot.parse_one(
+        "(SELECT * FROM raw.events WHERE load_id IN (SELECT load_id FROM dcicd_new_loads))"
+        " AS events",
+        read="duckdb",
+    )
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and (node.db, node.name) == ("raw", "events"):
+            return new_events.copy()
+        return node
+
+    return sqlglot.parse_one(sql, read="duckdb").transform(swap).sql(dialect="duckdb")
+
+
+def _build_incremental(conn, model: SqlModel) -> None:
+    table, key, order = model.table, model.settings["unique_key"], model.settings["latest_by"]
+    conn.execute(_STATE_DDL)
+    version = _version(conn, model)
+    known = conn.execute(
+        "SELECT version FROM meta.model_versions WHERE model = ?", [table]
+    ).fetchone()
+    exists = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+        [model.schema, model.name],
+    ).fetchone()[0]
+    params = {"model": table, "version": version}
+    record = [
+        "INSERT INTO meta.model_loads SELECT $model, load_id FROM dcicd_new_loads",
+        "INSERT OR REPLACE INTO meta.model_versions VALUES ($model, $version)",
+    ]
+    if not exists or known is None or known[0] != version:
+        _in_transaction(
+            conn,
+            [
+                f"CREATE OR REPLACE TABLE {table} AS\n{model.sql}",
+                "DELETE FROM meta.model_loads WHERE model = $model",
+                _ALL_LOADS,
+                *record,
+            ],
+            params,
+        )
+        return
+    _in_transaction(
+        conn,
+        [
+            _ALL_LOADS + " EXCEPT SELECT load_id FROM meta.model_loads WHERE model = $model",
+            f"CREATE OR REPLACE TEMP TABLE dcicd_delta AS\n{only_new_events(model.sql)}",
+            f"""CREATE OR REPLACE TEMP TABLE dcicd_merged AS
+            SELECT * FROM (
+                SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)
+                UNION ALL BY NAME SELECT * FROM dcicd_delta)
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1""",
+            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)",
+            f"INSERT INTO {table} BY NAME SELECT * FROM dcicd_merged",
+            *record,
+        ],
+        params,
+    )

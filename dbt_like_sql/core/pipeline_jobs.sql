@@ -1,4 +1,7 @@
 -- description: One CI job: GitHub workflow jobs and GitLab jobs (from job events and from pipeline events), each at its latest known state, with its billable minutes.
+-- materialization: incremental
+-- unique_key: job_key
+-- latest_by: (status = 'completed') DESC, (finished_at IS NOT NULL) DESC, last_received_at DESC
 WITH github_events AS (
     SELECT received_at, json_transform(payload, '{
         "workflow_job": {"id": "UBIGINT", "run_id": "UBIGINT", "run_attempt": "BIGINT",
@@ -121,6 +124,7 @@ SELECT
     t.finished_at, t.duration_s, t.queue_s, t.attempt,
     -- GitHub bills each job's minutes rounded up, at least one minute for a job that ran.
     CASE WHEN t.started_at IS NOT NULL AND t.duration_s IS NOT NULL
-        THEN greatest(1, ceil(t.duration_s / 60))::BIGINT ELSE 0 END AS billable_minutes
+        THEN greatest(1, ceil(t.duration_s / 60))::BIGINT ELSE 0 END AS billable_minutes,
+    t.received_at AS last_received_at
 FROM timed t
 LEFT JOIN core.pipeline_runs r USING (run_key)

@@ -1,4 +1,7 @@
 -- description: One CI run attempt: GitHub workflow runs and GitLab pipelines, each at its latest known state.
+-- materialization: incremental
+-- unique_key: run_key
+-- latest_by: (status = 'completed') DESC, finished_at DESC NULLS LAST, last_received_at DESC
 WITH github_events AS (
     SELECT received_at, json_transform(payload, '{
         "workflow_run": {"id": "UBIGINT", "run_attempt": "BIGINT", "run_number": "BIGINT",
@@ -89,6 +92,7 @@ SELECT
     coalesce(l.reported_duration_s, epoch(l.finished_at) - epoch(l.started_at)) AS duration_s,
     epoch(l.started_at) - epoch(l.queued_at) AS queue_s,
     l.attempt, l.provider_run_id, l.run_number, l.trigger_event, l.actor, l.default_branch,
-    l.branch = l.default_branch AS on_default_branch
+    l.branch = l.default_branch AS on_default_branch,
+    l.received_at AS last_received_at
 FROM latest l
 LEFT JOIN (SELECT service, unnest(repositories) AS repo FROM config.services) s USING (repo)

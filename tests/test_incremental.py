@@ -1,0 +1,118 @@
+"""Incremental models: refreshing after new loads gives exactly what a full rebuild gives."""
+
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+
+from dbt_like_sql import load_models
+from dcicd_platform.assets.config_tables import write_config_tables
+from dcicd_platform.config import PlatformConfig, Service, parse_config
+from dcicd_platform.demo.generator import generate_organisation
+from dcicd_platform.demo.organisation import demo_config_yaml
+from dcicd_platform.ingest.loader import load_files
+from tests.helpers import build_core
+
+INCREMENTAL = [m.table for m in load_models() if m.settings.get("materialization") == "incremental"]
+END = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+def same_rows(a: duckdb.DuckDBPyConnection, b_path: str, table: str) -> bool:
+    a.execute(f"ATTACH '{b_path}' AS other (READ_ONLY)")
+    try:
+        missing = a.execute(
+            f"SELECT count(*) FROM (FROM {table} EXCEPT ALL FROM other.{table})"
+        ).fetchone()[0]
+        extra = a.execute(
+            f"SELECT count(*) FROM (FROM other.{table} EXCEPT ALL FROM {table})"
+        ).fetchone()[0]
+        return missing == 0 and extra == 0
+    finally:
+        a.execute("DETACH other")
+
+
+def test_the_heavy_core_models_are_incremental():
+    assert INCREMENTAL == ["core.pipeline_runs", "core.pipeline_jobs"]
+
+
+def test_incremental_refresh_equals_a_full_rebuild(tmp_path):
+    files = generate_organisation(tmp_path / "landing", seed=11, days=45, end=END)
+    config = parse_config(demo_config_yaml())
+    by_period = sorted(files, key=lambda p: p.name.split("-")[1])  # source-YYYYMMDD-seed
+    first, later = by_period[: len(files) // 2], by_period[len(files) // 2 :]
+    stepwise = duckdb.connect(str(tmp_path / "stepwise.duckdb"))
+    load_files(stepwise, first)
+    build_core(stepwise, config)
+    before = stepwise.execute("SELECT count(*) FROM core.pipeline_jobs").fetchone()[0]
+    # A marker on the earliest job: a full rebuild would erase it, an incremental one keeps it.
+    marked, original = stepwise.execute(
+        "SELECT job_key, runner_name FROM core.pipeline_jobs ORDER BY started_at LIMIT 1"
+    ).fetchone()
+    stepwise.execute(
+        "UPDATE core.pipeline_jobs SET runner_name = 'marker' WHERE job_key = ?", [marked]
+    )
+    load_files(stepwise, later)
+    build_core(stepwise, config)  # incremental: only the later loads are read
+    assert stepwise.execute("SELECT count(*) FROM core.pipeline_jobs").fetchone()[0] > before
+    kept = stepwise.execute(
+        "SELECT runner_name FROM core.pipeline_jobs WHERE job_key = ?", [marked]
+    ).fetchone()[0]
+    assert kept == "marker"
+    stepwise.execute(
+        "UPDATE core.pipeline_jobs SET runner_name = ? WHERE job_key = ?",
+        [original, marked],
+    )
+    full_path = str(tmp_path / "full.duckdb")
+    with duckdb.connect(full_path) as full:
+        load_files(full, files)
+        build_core(full, config)
+    for table in ["core.pipeline_runs", "core.pipeline_jobs", "marts.dora_metrics"]:
+        assert same_rows(stepwise, full_path, table), table
+
+
+def test_late_events_update_earlier_rows(tmp_path):
+    from tests.helpers import fixture_envelope, write_envelopes
+
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    queued = write_envelopes(
+        tmp_path / "a.ndjson", [fixture_envelope("github/workflow_run/requested.payload.json")]
+    )
+    done = write_envelopes(
+        tmp_path / "b.ndjson", [fixture_envelope("github/workflow_run/completed.payload.json")]
+    )
+    load_files(conn, [queued])
+    build_core(conn)
+    assert conn.execute("SELECT status FROM core.pipeline_runs").fetchall() == [("queued",)]
+    load_files(conn, [done])
+    build_core(conn)
+    assert conn.execute("SELECT status, conclusion FROM core.pipeline_runs").fetchall() == [
+        ("completed", "success")
+    ]
+    # A stale delivery arriving after the completion does not undo it.
+    stale = fixture_envelope("github/workflow_run/requested.payload.json", "stale")
+    load_files(conn, [write_envelopes(tmp_path / "c.ndjson", [stale])])
+    build_core(conn)
+    assert conn.execute("SELECT status FROM core.pipeline_runs").fetchall() == [("completed",)]
+
+
+@pytest.mark.parametrize("table", INCREMENTAL)
+def test_a_configuration_change_rebuilds_whole(tmp_path, table):
+    from tests.helpers import fixture_envelope, write_envelopes
+
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    path = write_envelopes(
+        tmp_path / "a.ndjson",
+        [
+            fixture_envelope("github/workflow_run/completed.payload.json"),
+            fixture_envelope(
+                "github/workflow_job/completed.failure.with-organization.payload.json"
+            ),
+        ],
+    )
+    load_files(conn, [path])
+    build_core(conn)
+    renamed = PlatformConfig(services=[Service(name="octo", repositories=["octo-org/octo-repo"])])
+    write_config_tables(conn, renamed)
+    build_core(conn, renamed)  # no new load, but the services changed
+    services = conn.execute("SELECT service FROM core.pipeline_runs").fetchall()
+    assert services == [("octo",)]
