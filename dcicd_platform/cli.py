@@ -70,7 +70,7 @@ def land(path: Path, landing: Path) -> Path:
 def ingest(paths: tuple[Path, ...]) -> None:
     """Land envelope files (or folders of them) and load them into the warehouse."""
     from dcicd_platform.assets.raw_events import landing_name
-    from dcicd_platform.ingest.loader import FileReport, discover, load_file
+    from dcicd_platform.ingest.loader import FileReport, discover, load_files
     from dcicd_platform.resources import warehouse_resource
 
     home = _home()
@@ -89,10 +89,12 @@ def ingest(paths: tuple[Path, ...]) -> None:
     # The same writer as the assets': it waits while a refresh holds the warehouse.
     warehouse = warehouse_resource(home.warehouse, memory_limit=INGEST_MEMORY_LIMIT)
     with warehouse.get_connection() as conn:
-        for path in landed:
-            report = load_file(conn, path, landing_name(path, home.landing))
-            reports.append(report)
-            _print_report(report)
+        reports += load_files(
+            conn,
+            landed,
+            name_of=lambda path: landing_name(path, home.landing),
+            progress=_print_report,
+        )
     elapsed = time.monotonic() - started
     totals = {
         k: sum(getattr(r, k) for r in reports)
