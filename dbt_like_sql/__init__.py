@@ -12,23 +12,32 @@ over raw.events whose rows are the latest state of something may say
 
 and is then refreshed from the loads of raw.events it has not seen yet: their rows are merged
 by key into the table, the better by `latest_by` winning, exactly as a full rebuild would pick.
+A model over other models whose rows each depend only on upstream rows of the same key may say
+
+    -- materialization: by_key
+    -- unique_key: repo, workflow, day
+    -- key core.pipeline_runs: repo, workflow, started_at::DATE
+
+and then recomputes only the keys its upstreams' changes touched (see incremental.py).
 A changed model, or a change in the config tables it reads, rebuilds it whole.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
+from dbt_like_sql.incremental import KeyMap
+
 MODELS_ROOT = Path(__file__).parent
 SCHEMAS = ("core", "marts")
 _SETTING = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
+_KEY_MAP = re.compile(r"^--\s*key\s+([a-z_]+\.[a-z_]+):\s*(.*)$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,8 @@ class SqlModel:
     path: Path
     settings: dict[str, str] = field(default_factory=dict)
     reads: tuple[tuple[str, str], ...] = ()
+    key_maps: tuple[KeyMap, ...] = ()
+    readers: tuple[str, ...] = ()
 
     @property
     def table(self) -> str:
@@ -63,6 +74,30 @@ def _settings(sql: str) -> dict[str, str]:
     return settings
 
 
+def _key_maps(path: Path, sql: str, reads: tuple[tuple[str, str], ...]) -> tuple[KeyMap, ...]:
+    """The `-- key <table>: ...` lines of a by_key model, checked against what it reads."""
+    maps = []
+    for line in sql.splitlines():
+        if not line.strip().startswith("--"):
+            break
+        match = _KEY_MAP.match(line.strip())
+        if match:
+            maps.append(KeyMap.parse(match.group(1), match.group(2).strip()))
+    read = {f"{s}.{n}" for s, n in reads if s != "config"}
+    mapped = {m.upstream for m in maps}
+    direct = {m.upstream for m in maps if m.expression is not None}
+    problems = [f"reads {t} but has no '-- key {t}:' line" for t in sorted(read - mapped)]
+    problems += [f"has a key line for {t}, which it does not read" for t in sorted(mapped - read)]
+    problems += [
+        f"key {m.upstream} goes through {m.through}, which has no key expression"
+        for m in maps
+        if m.through is not None and m.through not in direct
+    ]
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    return tuple(maps)
+
+
 def tables_read(sql: str) -> tuple[tuple[str, str], ...]:
     """Schema-qualified tables a statement reads (CTE names and table functions excluded)."""
     tree = sqlglot.parse_one(sql, read="duckdb")
@@ -76,7 +111,11 @@ def load_model(path: Path) -> SqlModel:
         reads = tables_read(sql)
     except sqlglot.errors.ParseError as exc:
         raise ValueError(f"{path}: the SQL model does not parse: {exc}") from exc
-    return SqlModel(path.parent.name, path.stem, sql, path, _settings(sql), reads)
+    settings = _settings(sql)
+    maps = _key_maps(path, sql, reads) if settings.get("materialization") == "by_key" else ()
+    if settings.get("materialization") == "by_key" and "unique_key" not in settings:
+        raise ValueError(f"{path}: a by_key model needs a '-- unique_key:' line")
+    return SqlModel(path.parent.name, path.stem, sql, path, settings, reads, maps)
 
 
 def load_models(root: Path = MODELS_ROOT) -> list[SqlModel]:
@@ -90,113 +129,26 @@ def load_models(root: Path = MODELS_ROOT) -> list[SqlModel]:
         table: {f"{s}.{n}" for s, n in m.reads if f"{s}.{n}" in models}
         for table, m in models.items()
     }
+    readers: dict[str, list[str]] = {}
+    for table, m in models.items():
+        for key_map in m.key_maps:
+            readers.setdefault(key_map.upstream, []).append(table)
+    models = {t: replace(m, readers=tuple(sorted(readers.get(t, [])))) for t, m in models.items()}
     return [models[table] for table in TopologicalSorter(graph).static_order()]
 
 
 def build_model(conn, model: SqlModel) -> int:
     """Refresh the model's table atomically (whole, or incrementally); returns the row count."""
+    from dbt_like_sql import incremental
+
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {model.schema}")
-    if model.settings.get("materialization") == "incremental":
-        _build_incremental(conn, model)
+    materialization = model.settings.get("materialization", "table")
+    if materialization == "incremental":
+        incremental.latest_state(conn, model)
+    elif materialization == "by_key":
+        incremental.by_key(conn, model)
     else:
-        _in_transaction(conn, [f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}"])
-    return conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
-
-
-def _in_transaction(conn, statements: list[str], params: dict | None = None) -> None:
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        for statement in statements:
-            conn.execute(
-                statement, {k: v for k, v in (params or {}).items() if f"${k}" in statement}
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-_ALL_LOADS = (
-    "CREATE OR REPLACE TEMP TABLE dcicd_new_loads AS SELECT DISTINCT load_id FROM raw.events"
-)
-_STATE_DDL = """
-CREATE SCHEMA IF NOT EXISTS meta;
-CREATE TABLE IF NOT EXISTS meta.model_versions (model VARCHAR PRIMARY KEY, version VARCHAR);
-CREATE TABLE IF NOT EXISTS meta.model_loads (model VARCHAR, load_id VARCHAR);
-"""
-
-
-def _version(conn, model: SqlModel) -> str:
-    """The model's SQL and the content of the config tables it reads: a change rebuilds it."""
-    parts = [model.sql]
-    for schema, name in model.reads:
-        if schema == "config":
-            parts.append(
-                conn.execute(
-                    "SELECT md5(coalesce(string_agg(CAST(t AS VARCHAR), '|'"
-                    f" ORDER BY CAST(t AS VARCHAR)), '')) FROM {schema}.{name} t"
-                ).fetchone()[0]
-            )
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def only_new_events(sql: str) -> str:
-    """The model's SELECT over the loads of raw.events listed in the temp table dcicd_new_loads."""
-    new_events = sqlglot.parse_one(
-        "(SELECT * FROM raw.events WHERE load_id IN (SELECT load_id FROM dcicd_new_loads))"
-        " AS events",
-        read="duckdb",
-    )
-
-    def swap(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and (node.db, node.name) == ("raw", "events"):
-            return new_events.copy()
-        return node
-
-    return sqlglot.parse_one(sql, read="duckdb").transform(swap).sql(dialect="duckdb")
-
-
-def _build_incremental(conn, model: SqlModel) -> None:
-    table, key, order = model.table, model.settings["unique_key"], model.settings["latest_by"]
-    conn.execute(_STATE_DDL)
-    version = _version(conn, model)
-    known = conn.execute(
-        "SELECT version FROM meta.model_versions WHERE model = ?", [table]
-    ).fetchone()
-    exists = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-        [model.schema, model.name],
-    ).fetchone()[0]
-    params = {"model": table, "version": version}
-    record = [
-        "INSERT INTO meta.model_loads SELECT $model, load_id FROM dcicd_new_loads",
-        "INSERT OR REPLACE INTO meta.model_versions VALUES ($model, $version)",
-    ]
-    if not exists or known is None or known[0] != version:
-        _in_transaction(
-            conn,
-            [
-                f"CREATE OR REPLACE TABLE {table} AS\n{model.sql}",
-                "DELETE FROM meta.model_loads WHERE model = $model",
-                _ALL_LOADS,
-                *record,
-            ],
-            params,
+        incremental.build_full(
+            conn, model, f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}"
         )
-        return
-    _in_transaction(
-        conn,
-        [
-            _ALL_LOADS + " EXCEPT SELECT load_id FROM meta.model_loads WHERE model = $model",
-            f"CREATE OR REPLACE TEMP TABLE dcicd_delta AS\n{only_new_events(model.sql)}",
-            f"""CREATE OR REPLACE TEMP TABLE dcicd_merged AS
-            SELECT * FROM (
-                SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)
-                UNION ALL BY NAME SELECT * FROM dcicd_delta)
-            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1""",
-            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)",
-            f"INSERT INTO {table} BY NAME SELECT * FROM dcicd_merged",
-            *record,
-        ],
-        params,
-    )
+    return conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]

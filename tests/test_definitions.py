@@ -49,13 +49,14 @@ EXPECTED_GRAPH = {
     "marts/ci_cost_daily": {"marts/ci_job_costs"},
     "marts/ci_job_costs": {"config/runner_rates", "config/settings", "core/pipeline_jobs"},
     "marts/ci_pipeline_daily": {"core/pipeline_jobs", "core/pipeline_runs"},
+    "marts/ci_run_costs": {"core/pipeline_runs", "marts/ci_job_costs"},
     "marts/deployment_cost": {
-        "core/pipeline_runs",
-        "marts/ci_job_costs",
+        "marts/ci_run_costs",
         "marts/deployment_changes",
         "marts/production_deployments",
     },
-    "marts/flaky_jobs": {"core/pipeline_jobs"},
+    "marts/job_outcomes_by_sha": {"core/pipeline_jobs"},
+    "marts/flaky_jobs": {"marts/job_outcomes_by_sha"},
     "marts/kpi_scorecard": {
         "config/services",
         "config/settings",

@@ -28,6 +28,7 @@ CI of shop, workflow ci (GitHub-hosted prices: ubuntu $0.006/min, macOS $0.062/m
 """
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -417,9 +418,10 @@ def test_ci_cost_daily(warehouse):
         for r in rows(warehouse, "SELECT * FROM marts.ci_cost_daily WHERE repo = 'acme/shop'")
     }
     assert found == {
-        ("ubuntu-latest", "2026-03-02"): (2, 12, pytest.approx(12 * 0.006)),
-        ("ubuntu-latest", "2026-03-03"): (2, 30, pytest.approx(30 * 0.006)),
-        ("macos-14", "2026-03-03"): (1, 5, pytest.approx(5 * 0.062)),
+        # Exact decimals: 12 minutes at $0.006 is $0.072, not 0.07200000000000001.
+        ("ubuntu-latest", "2026-03-02"): (2, 12, Decimal("0.072")),
+        ("ubuntu-latest", "2026-03-03"): (2, 30, Decimal("0.180")),
+        ("macos-14", "2026-03-03"): (1, 5, Decimal("0.310")),
         ("self-hosted,linux", "2026-03-04"): (1, 5, 0),
     }
 
@@ -465,11 +467,11 @@ def test_deployment_cost(warehouse):
         r["deployment_key"]: r["ci_cost_usd"]
         for r in rows(warehouse, "SELECT * FROM marts.deployment_cost")
     }
-    r1, r2 = 12 * 0.006, 30 * 0.006 + 5 * 0.062
+    r1, r2 = Decimal("0.072"), Decimal("0.180") + Decimal("0.310")
     assert found == {
-        dkey(1): pytest.approx(r1),  # changes c1, c2: R1 ran on c2
-        dkey(2): pytest.approx(r2),  # c3: both attempts of R2
-        dkey(3): pytest.approx(r1),  # the rollback's own sha, c2
+        dkey(1): r1,  # changes c1, c2: R1 ran on c2
+        dkey(2): r2,  # c3: both attempts of R2
+        dkey(3): r1,  # the rollback's own sha, c2
         dkey(4): 0,  # c4 ran on a self-hosted runner
         dkey(5): 0,
         dkey(7): 0,

@@ -13,7 +13,9 @@ from dcicd_platform.demo.organisation import demo_config_yaml
 from dcicd_platform.ingest.loader import load_files
 from tests.helpers import build_core
 
-INCREMENTAL = [m.table for m in load_models() if m.settings.get("materialization") == "incremental"]
+MODELS = load_models()
+INCREMENTAL = [m.table for m in MODELS if m.settings.get("materialization") == "incremental"]
+BY_KEY = [m.table for m in MODELS if m.settings.get("materialization") == "by_key"]
 END = datetime(2026, 4, 1, tzinfo=UTC)
 
 
@@ -33,6 +35,102 @@ def same_rows(a: duckdb.DuckDBPyConnection, b_path: str, table: str) -> bool:
 
 def test_the_heavy_core_models_are_incremental():
     assert INCREMENTAL == ["core.pipeline_runs", "core.pipeline_jobs"]
+
+
+def test_the_marts_over_jobs_recompute_by_key():
+    assert sorted(BY_KEY) == [
+        "marts.ci_cost_daily",
+        "marts.ci_job_costs",
+        "marts.ci_pipeline_daily",
+        "marts.ci_run_costs",
+        "marts.job_outcomes_by_sha",
+    ]
+
+
+def by_window(files: list) -> list[list]:
+    """The generated files grouped by their 30-day window: the n-th file of every source."""
+    sources: dict[str, list] = {}
+    for path in sorted(files):
+        sources.setdefault(path.name.split("-")[0], []).append(path)
+    windows = max(len(v) for v in sources.values())
+    return [[v[i] for v in sources.values() if i < len(v)] for i in range(windows)]
+
+
+def build_only(conn, tables: set[str], config: PlatformConfig) -> None:
+    """Build some models, as a refresh whose other steps were blocked would."""
+    from dbt_like_sql import build_model
+    from dcicd_platform.ingest.schema import prepare_session
+
+    prepare_session(conn)
+    write_config_tables(conn, config)
+    for model in MODELS:
+        if model.table in tables:
+            build_model(conn, model)
+
+
+def test_every_model_refreshed_step_by_step_equals_a_full_rebuild(tmp_path):
+    """Three loads, the marts skipped after the second (a blocked run): nothing is lost."""
+    files = generate_organisation(tmp_path / "landing", seed=5, days=80, end=END)
+    config = parse_config(demo_config_yaml())
+    windows = by_window(files)
+    assert len(windows) >= 3
+    stepwise = duckdb.connect(str(tmp_path / "stepwise.duckdb"))
+    core = {t for t in (m.table for m in MODELS) if t.startswith("core.")}
+    for step, window in enumerate(windows):
+        load_files(stepwise, window)
+        if step == 1:
+            build_only(stepwise, core, config)
+        else:
+            build_core(stepwise, config)
+    full_path = str(tmp_path / "full.duckdb")
+    with duckdb.connect(full_path) as full:
+        load_files(full, files)
+        build_core(full, config)
+    for model in MODELS:
+        assert same_rows(stepwise, full_path, model.table), model.table
+    # Once every reader has caught up, the change logs are emptied.
+    kept = stepwise.execute(
+        "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'changes'"
+    ).fetchall()
+    for name, _ in kept:
+        assert stepwise.execute(f"SELECT count(*) FROM changes.{name}").fetchone()[0] == 0, name
+
+
+def test_a_by_key_mart_recomputes_only_the_keys_new_data_touches(tmp_path):
+    files = generate_organisation(tmp_path / "landing", seed=3, days=45, end=END)
+    config = parse_config(demo_config_yaml())
+    windows = by_window(files)
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_files(conn, windows[0])
+    build_core(conn, config)
+    first_day = conn.execute("SELECT min(day) FROM marts.ci_pipeline_daily").fetchone()[0]
+    conn.execute("UPDATE marts.ci_pipeline_daily SET runs = -1 WHERE day = ?", [first_day])
+    last_day = conn.execute("SELECT max(day) FROM marts.ci_pipeline_daily").fetchone()[0]
+    load_files(conn, windows[1])
+    build_core(conn, config)
+    untouched = conn.execute(
+        "SELECT DISTINCT runs FROM marts.ci_pipeline_daily WHERE day = ?", [first_day]
+    ).fetchall()
+    assert untouched == [(-1,)]  # a full rebuild would have recounted it
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM marts.ci_pipeline_daily WHERE day > ?", [last_day]
+        ).fetchone()[0]
+        > 0
+    )
+
+
+def test_a_by_key_model_must_map_every_table_it_reads(tmp_path):
+    from dbt_like_sql import load_models as load
+
+    (tmp_path / "core").mkdir()
+    (tmp_path / "marts").mkdir()
+    (tmp_path / "marts" / "bad.sql").write_text(
+        "-- materialization: by_key\n-- unique_key: repo\n-- key core.pipeline_runs: repo\n"
+        "SELECT r.repo FROM core.pipeline_runs r JOIN core.pipeline_jobs j USING (run_key)\n"
+    )
+    with pytest.raises(ValueError, match="reads core.pipeline_jobs but has no '-- key"):
+        load(tmp_path)
 
 
 def test_incremental_refresh_equals_a_full_rebuild(tmp_path):

@@ -1,4 +1,7 @@
--- description: One CI job with its price: billable minutes times the per-minute rate of the first configured runner-label pattern it matches (a self-hosted runner no pattern prices costs nothing).
+-- description: One CI job with its price: billable minutes times the per-minute rate of the first configured runner-label pattern it matches (a self-hosted runner no pattern prices costs nothing). Prices are exact decimals (USD to the millionth), so totals do not depend on summation order.
+-- materialization: by_key
+-- unique_key: job_key
+-- key core.pipeline_jobs: job_key
 WITH rates AS (
     SELECT j.job_key,
         arg_min(r.usd_per_minute, r.priority) AS matched_rate
@@ -9,10 +12,10 @@ WITH rates AS (
     SELECT j.job_key, j.run_key, j.repo, j.workflow, j.job_name, j.runner_label, j.self_hosted,
         j.conclusion, j.started_at, j.started_at::DATE AS day, j.billable_minutes,
         coalesce(r.matched_rate, CASE WHEN j.self_hosted THEN 0 ELSE s.default_usd_per_minute END)
-            AS usd_per_minute
+            ::DECIMAL(12, 6) AS usd_per_minute
     FROM core.pipeline_jobs j
     CROSS JOIN config.settings s
     LEFT JOIN rates r USING (job_key)
     WHERE j.started_at IS NOT NULL
 )
-SELECT *, billable_minutes * usd_per_minute AS cost_usd FROM priced
+SELECT *, (billable_minutes * usd_per_minute)::DECIMAL(18, 6) AS cost_usd FROM priced

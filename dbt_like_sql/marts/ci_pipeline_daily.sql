@@ -1,4 +1,8 @@
 -- description: CI runs per repository, workflow and UTC day (of the run's start): how many, how many passed and failed, the success rate among those that passed or failed, duration P50/P95 and the P50 time jobs waited for a runner.
+-- materialization: by_key
+-- unique_key: repo, workflow, day
+-- key core.pipeline_runs: repo, workflow, started_at::DATE
+-- key core.pipeline_jobs: through core.pipeline_runs on run_key
 WITH runs AS (
     SELECT repo, workflow, started_at::DATE AS day, run_key, conclusion, duration_s
     FROM core.pipeline_runs

@@ -3,16 +3,15 @@ WITH shipped AS (
     SELECT deployment_key, repo, sha FROM marts.deployment_changes
     UNION
     SELECT deployment_key, repo, sha FROM marts.production_deployments
-), run_costs AS (
-    SELECT r.repo, r.sha, sum(c.cost_usd) AS cost_usd, count(DISTINCT r.run_key) AS runs
-    FROM core.pipeline_runs r
-    JOIN marts.ci_job_costs c USING (run_key)
-    GROUP BY r.repo, r.sha
+), sha_costs AS (
+    SELECT repo, sha, sum(cost_usd) AS cost_usd, count(*) AS runs
+    FROM marts.ci_run_costs
+    GROUP BY repo, sha
 )
 SELECT d.deployment_key, d.service, d.repo, d.deployed_at,
-    coalesce(sum(rc.runs), 0) AS ci_runs,
-    coalesce(sum(rc.cost_usd), 0) AS ci_cost_usd
+    coalesce(sum(sc.runs), 0) AS ci_runs,
+    coalesce(sum(sc.cost_usd), 0) AS ci_cost_usd
 FROM marts.production_deployments d
 LEFT JOIN shipped s USING (deployment_key)
-LEFT JOIN run_costs rc ON rc.repo = s.repo AND rc.sha = s.sha
+LEFT JOIN sha_costs sc ON sc.repo = s.repo AND sc.sha = s.sha
 GROUP BY d.deployment_key, d.service, d.repo, d.deployed_at

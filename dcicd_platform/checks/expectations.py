@@ -135,4 +135,8 @@ RULES: tuple[Rule, ...] = (
     rate("marts.ci_pipeline_daily", "success_rate"),
     rate("marts.flaky_jobs", "flake_rate"),
     non_negative("marts.ci_cost_daily", "cost_usd"),
+    # The by-key marts are refreshed piecemeal: a key held twice would betray a lost delete.
+    unique("marts.ci_job_costs", "job_key"),
+    unique("marts.ci_run_costs", "run_key"),
+    non_negative("marts.ci_run_costs", "cost_usd"),
 )

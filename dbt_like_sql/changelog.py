@@ -1,0 +1,107 @@
+"""What changed in a model's table, kept until every model that reads it incrementally has seen it.
+
+Each build of a model that others read by key gets a number from one sequence. An incremental
+build writes the rows it replaced (old images) and the rows it wrote (new images) into
+`changes.<schema>__<name>`, tagged with that number; a whole rebuild writes none and is marked
+`full`. A reader remembers, per table it reads, the last build number it consumed (its cursor):
+it then reads only the changes after its cursor, or rebuilds whole when a full build of the
+table came after it. A reader that did not run (a failed check upstream, a stopped refresh)
+loses nothing: the changes stay until the slowest reader's cursor has passed them.
+"""
+
+from __future__ import annotations
+
+META_DDL = """
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE SCHEMA IF NOT EXISTS changes;
+CREATE SEQUENCE IF NOT EXISTS meta.build_seq;
+CREATE TABLE IF NOT EXISTS meta.model_builds (
+    model VARCHAR, seq BIGINT, full_rebuild BOOLEAN, built_at TIMESTAMPTZ DEFAULT now());
+CREATE TABLE IF NOT EXISTS meta.model_cursors (model VARCHAR, upstream VARCHAR, seq BIGINT);
+"""
+
+
+def ensure_meta(conn) -> None:
+    conn.execute(META_DDL)
+
+
+def changes_table(table: str) -> str:
+    """Where the changes of schema.table are kept: changes.schema__table."""
+    schema, name = table.split(".")
+    return f"changes.{schema}__{name}"
+
+
+def start_build(conn, table: str, *, full: bool) -> int:
+    """A new build number for table; a full build also empties its changes (readers rebuild)."""
+    seq = conn.execute("SELECT nextval('meta.build_seq')").fetchone()[0]
+    conn.execute("INSERT INTO meta.model_builds VALUES (?, ?, ?, now())", [table, seq, full])
+    if full:
+        conn.execute(f"DROP TABLE IF EXISTS {changes_table(table)}")
+    return seq
+
+
+def record(conn, table: str, seq: int, rows_sql: str) -> None:
+    """Append the rows a SELECT returns (old or new images of table's rows) as seq's changes."""
+    target = changes_table(table)
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {target} AS SELECT *, 0::BIGINT AS _seq FROM {table} LIMIT 0"
+    )
+    conn.execute(
+        f"INSERT INTO {target} BY NAME SELECT *, {int(seq)}::BIGINT AS _seq FROM ({rows_sql})"
+    )
+
+
+def prune(conn, table: str, readers: tuple[str, ...] | None = None) -> None:
+    """Drop the changes of table that every reader has consumed (all, if no reader has a cursor).
+
+    The readers are the models that read table by key; None means every model holding a cursor.
+    """
+    if not has_changes(conn, table):
+        return
+    known = "" if readers is None else " AND model IN (SELECT unnest($readers))"
+    oldest = conn.execute(
+        f"SELECT min(seq) FROM meta.model_cursors WHERE upstream = $table{known}",
+        {"table": table} | ({} if readers is None else {"readers": list(readers)}),
+    ).fetchone()[0]
+    conn.execute(f"DELETE FROM {changes_table(table)} WHERE _seq <= ?", [oldest or 2**62])
+
+
+def has_changes(conn, table: str) -> bool:
+    name = changes_table(table).split(".")[1]
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'changes' AND table_name = ?",
+            [name],
+        ).fetchone()[0]
+    )
+
+
+def latest_build(conn, table: str) -> int | None:
+    return conn.execute(
+        "SELECT max(seq) FROM meta.model_builds WHERE model = ?", [table]
+    ).fetchone()[0]
+
+
+def cursor(conn, reader: str, table: str) -> int | None:
+    """The last build of table that reader consumed, or None if it must read table whole."""
+    row = conn.execute(
+        "SELECT seq FROM meta.model_cursors WHERE model = ? AND upstream = ?", [reader, table]
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    rebuilt_since = conn.execute(
+        "SELECT count(*) FROM meta.model_builds WHERE model = ? AND seq > ? AND full_rebuild",
+        [table, row[0]],
+    ).fetchone()[0]
+    return None if rebuilt_since else row[0]
+
+
+def advance(conn, reader: str, tables: list[str]) -> None:
+    """Mark every build of tables so far as consumed by reader, and drop what all have consumed."""
+    conn.execute("DELETE FROM meta.model_cursors WHERE model = ?", [reader])
+    for table in tables:
+        conn.execute(
+            "INSERT INTO meta.model_cursors VALUES (?, ?, ?)",
+            [reader, table, latest_build(conn, table)],
+        )
+        prune(conn, table)

@@ -1,0 +1,273 @@
+"""The two incremental materializations: latest state from new raw loads, and recompute by key.
+
+`latest_state`: a model over raw.events whose rows are the latest state of something (a run, a
+job) reads only the loads it has not seen and merges their rows by `unique_key`, the better by
+`latest_by` winning, exactly as a full rebuild would pick.
+
+`by_key`: a model whose every output row depends only on upstream rows that map to the same
+key (a job's price; a day's totals) recomputes only the keys touched by its upstreams' changes
+since its last build. Each upstream says how its rows map to the model's key:
+
+    -- key core.pipeline_runs: repo, workflow, started_at::DATE
+    -- key core.pipeline_jobs: through core.pipeline_runs on run_key
+
+the second meaning a job belongs to the key of its run. Each upstream read is then narrowed to
+the rows of the touched keys, so the cost follows the change, not the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from dbt_like_sql import changelog
+
+
+@dataclass(frozen=True)
+class KeyMap:
+    """How one upstream's rows map to the model's key: an expression list, or through another."""
+
+    upstream: str
+    expression: str | None = None
+    through: str | None = None
+    on: str | None = None
+
+    @classmethod
+    def parse(cls, upstream: str, text: str) -> KeyMap:
+        words = text.split()
+        if words and words[0] == "through":
+            if len(words) != 4 or words[2] != "on":
+                raise ValueError(
+                    f"key {upstream}: expected 'through <table> on <column>': {text!r}"
+                )
+            return cls(upstream, through=words[1], on=words[3])
+        return cls(upstream, expression=text)
+
+
+def in_transaction(conn, statements: list[str], params: dict | None = None) -> None:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for statement in statements:
+            if callable(statement):
+                statement()
+                continue
+            conn.execute(
+                statement, {k: v for k, v in (params or {}).items() if f"${k}" in statement}
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def version(conn, model) -> str:
+    """The model's SQL and the content of the config tables it reads: a change rebuilds it."""
+    parts = [model.sql]
+    for schema, name in model.reads:
+        if schema == "config":
+            parts.append(
+                conn.execute(
+                    "SELECT md5(coalesce(string_agg(CAST(t AS VARCHAR), '|'"
+                    f" ORDER BY CAST(t AS VARCHAR)), '')) FROM {schema}.{name} t"
+                ).fetchone()[0]
+            )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _needs_rebuild(conn, model) -> tuple[bool, str]:
+    """Whether the model must be built whole (new, its SQL or config changed), and its version."""
+    current = version(conn, model)
+    known = conn.execute(
+        "SELECT version FROM meta.model_versions WHERE model = ?", [model.table]
+    ).fetchone()
+    exists = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+        [model.schema, model.name],
+    ).fetchone()[0]
+    return (not exists or known is None or known[0] != current), current
+
+
+def replace_tables(sql: str, replacements: dict[tuple[str, str], str]) -> str:
+    """The statement with each read of schema.table swapped for a subquery, keeping its alias."""
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and (node.db, node.name) in replacements:
+            alias = node.alias or node.name
+            return sqlglot.parse_one(
+                f"({replacements[(node.db, node.name)]}) AS {alias}", read="duckdb"
+            )
+        return node
+
+    return sqlglot.parse_one(sql, read="duckdb").transform(swap).sql(dialect="duckdb")
+
+
+_ALL_LOADS = (
+    "CREATE OR REPLACE TEMP TABLE dcicd_new_loads AS SELECT DISTINCT load_id FROM raw.events"
+)
+_STATE_DDL = """
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE TABLE IF NOT EXISTS meta.model_versions (model VARCHAR PRIMARY KEY, version VARCHAR);
+CREATE TABLE IF NOT EXISTS meta.model_loads (model VARCHAR, load_id VARCHAR);
+"""
+
+
+def only_new_events(sql: str) -> str:
+    """The model's SELECT over the loads of raw.events listed in the temp table dcicd_new_loads."""
+    return replace_tables(
+        sql,
+        {
+            ("raw", "events"): "SELECT * FROM raw.events"
+            " WHERE load_id IN (SELECT load_id FROM dcicd_new_loads)"
+        },
+    )
+
+
+def _track(conn, model, seq: int, rows_sql: str) -> None:
+    if model.readers:
+        changelog.record(conn, model.table, seq, rows_sql)
+
+
+def build_full(
+    conn, model, statement: str, extra: list | None = None, params: dict | None = None
+) -> None:
+    """Build the table whole; readers that read it by key are told to rebuild."""
+    changelog.ensure_meta(conn)
+
+    def mark() -> None:
+        if model.readers:
+            changelog.start_build(conn, model.table, full=True)
+        if model.key_maps:
+            changelog.advance(conn, model.table, [k.upstream for k in model.key_maps])
+
+    in_transaction(conn, [statement, *(extra or []), mark], params)
+
+
+def latest_state(conn, model) -> None:
+    table, key, order = model.table, model.settings["unique_key"], model.settings["latest_by"]
+    conn.execute(_STATE_DDL)
+    rebuild, current = _needs_rebuild(conn, model)
+    params = {"model": table, "version": current}
+    record = [
+        "INSERT INTO meta.model_loads SELECT $model, load_id FROM dcicd_new_loads",
+        "INSERT OR REPLACE INTO meta.model_versions VALUES ($model, $version)",
+    ]
+    if rebuild:
+        build_full(
+            conn,
+            model,
+            f"CREATE OR REPLACE TABLE {table} AS\n{model.sql}",
+            ["DELETE FROM meta.model_loads WHERE model = $model", _ALL_LOADS, *record],
+            params,
+        )
+        return
+    changelog.ensure_meta(conn)
+    seq = None
+
+    def start() -> None:
+        nonlocal seq
+        if model.readers:
+            changelog.prune(conn, table, model.readers)
+            seq = changelog.start_build(conn, table, full=False)
+
+    changed = f"SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)"
+    in_transaction(
+        conn,
+        [
+            _ALL_LOADS + " EXCEPT SELECT load_id FROM meta.model_loads WHERE model = $model",
+            f"CREATE OR REPLACE TEMP TABLE dcicd_delta AS\n{only_new_events(model.sql)}",
+            f"""CREATE OR REPLACE TEMP TABLE dcicd_merged AS
+            SELECT * FROM ({changed} UNION ALL BY NAME SELECT * FROM dcicd_delta)
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1""",
+            start,
+            lambda: _track(conn, model, seq, changed),
+            f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)",
+            f"INSERT INTO {table} BY NAME SELECT * FROM dcicd_merged",
+            lambda: _track(conn, model, seq, "SELECT * FROM dcicd_merged"),
+            *record,
+        ],
+        params,
+    )
+
+
+def _row(expressions: str) -> str:
+    """A comma-separated expression list as one struct, so keys compare whole and NULL-safely."""
+    parts = sqlglot.parse_one(f"SELECT {expressions}", read="duckdb").expressions
+    fields = ", ".join(f"k{i} := {p.sql(dialect='duckdb')}" for i, p in enumerate(parts))
+    return f"struct_pack({fields})"
+
+
+def by_key(conn, model) -> None:
+    """Recompute the keys its upstreams' changes touched; whole when it or an upstream is new."""
+    table = model.table
+    conn.execute(_STATE_DDL)
+    changelog.ensure_meta(conn)
+    rebuild, current = _needs_rebuild(conn, model)
+    maps = {k.upstream: k for k in model.key_maps}
+    cursors = {u: changelog.cursor(conn, table, u) for u in maps}
+    remember = f"INSERT OR REPLACE INTO meta.model_versions VALUES ('{table}', '{current}')"
+    if rebuild or any(c is None for c in cursors.values()):
+        build_full(conn, model, f"CREATE OR REPLACE TABLE {table} AS\n{model.sql}", [remember])
+        return
+
+    def changed(upstream: str) -> str:
+        since = int(cursors[upstream])
+        return f"SELECT * FROM {changelog.changes_table(upstream)} WHERE _seq > {since}"
+
+    touched = []
+    for upstream, km in maps.items():
+        if not changelog.has_changes(conn, upstream):
+            continue
+        if km.expression is not None:
+            touched.append(f"SELECT {_row(km.expression)} AS k FROM ({changed(upstream)})")
+        else:
+            via = maps[km.through]
+            touched.append(
+                f"SELECT {_row(via.expression)} AS k FROM {km.through} WHERE {km.on} IN"
+                f" (SELECT {km.on} FROM ({changed(upstream)}))"
+            )
+    affected = "SELECT k FROM dcicd_affected"
+    narrowed = {}
+    for upstream, km in maps.items():
+        if km.expression is not None:
+            where = f"{_row(km.expression)} IN ({affected})"
+        else:
+            via = maps[km.through]
+            where = (
+                f"{km.on} IN (SELECT {km.on} FROM {km.through}"
+                f" WHERE {_row(via.expression)} IN ({affected}))"
+            )
+        narrowed[tuple(upstream.split("."))] = f"SELECT * FROM {upstream} WHERE {where}"
+    key = _row(model.settings["unique_key"])
+    old_rows = f"SELECT * FROM {table} WHERE {key} IN ({affected})"
+    seq = None
+
+    def start() -> None:
+        nonlocal seq
+        if model.readers:
+            changelog.prune(conn, table, model.readers)
+            seq = changelog.start_build(conn, table, full=False)
+
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE dcicd_affected AS SELECT DISTINCT k FROM ("
+        + (" UNION ALL ".join(touched) or "SELECT NULL AS k WHERE false")
+        + ")"
+    )
+    if not conn.execute("SELECT count(*) FROM dcicd_affected").fetchone()[0]:
+        in_transaction(conn, [lambda: changelog.advance(conn, table, list(maps)), remember])
+        return
+    in_transaction(
+        conn,
+        [
+            start,
+            lambda: _track(conn, model, seq, old_rows),
+            f"DELETE FROM {table} WHERE {key} IN ({affected})",
+            "CREATE OR REPLACE TEMP TABLE dcicd_fresh AS\n" + replace_tables(model.sql, narrowed),
+            f"INSERT INTO {table} BY NAME SELECT * FROM dcicd_fresh",
+            lambda: _track(conn, model, seq, "SELECT * FROM dcicd_fresh"),
+            lambda: changelog.advance(conn, table, list(maps)),
+            remember,
+        ],
+    )
