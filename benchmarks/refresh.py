@@ -131,7 +131,7 @@ print(*counts)
 """
 
 REFRESH = """
-import sys, duckdb
+import sys, time, duckdb
 from dbt_like_sql import build_model, load_models
 from dcicd_platform.assets.config_tables import write_config_tables
 from dcicd_platform.config import PlatformConfig
@@ -140,7 +140,9 @@ conn = duckdb.connect(sys.argv[1], config={"checkpoint_threshold": "1MB"})
 ensure_raw_schema(conn)
 write_config_tables(conn, PlatformConfig())
 for model in load_models():
+    started = time.perf_counter()
     build_model(conn, model)
+    print(model.table, round(time.perf_counter() - started, 2))
 print(conn.execute("SELECT count(*) FROM core.pipeline_jobs").fetchone()[0])
 """
 
@@ -149,6 +151,12 @@ import sys, duckdb
 conn = duckdb.connect(sys.argv[1], read_only=True)
 print(conn.execute("SELECT count(*), sum(length(payload)) FROM raw.events").fetchone()[0])
 """
+
+
+def steps(output: str) -> tuple[dict[str, float], int]:
+    """The refresh's per-model seconds and its final job count."""
+    lines = output.splitlines()
+    return {t: float(s) for t, s in (line.split() for line in lines[:-1])}, int(lines[-1])
 
 
 def main() -> None:
@@ -181,7 +189,8 @@ def main() -> None:
             f" {incidents:,} incidents ({seconds:.0f} s)"
         )
         scan_s, scan_mb, _ = timed([sys.executable, "-c", SCAN, database])
-        full_s, full_mb, jobs = timed([sys.executable, "-c", REFRESH, database])
+        full_s, full_mb, out = timed([sys.executable, "-c", REFRESH, database])
+        full_steps, jobs = steps(out)
         day_runs = args.runs // DAYS
         _, _, out = timed(
             [
@@ -198,7 +207,8 @@ def main() -> None:
             ]
         )
         print(f"  appended one day: {day_runs:,} runs; {int(out.split()[0]):,} events in all")
-        day_s, day_mb, _ = timed([sys.executable, "-c", REFRESH, database])
+        day_s, day_mb, out = timed([sys.executable, "-c", REFRESH, database])
+        day_steps, _ = steps(out)
         print()
         print(f"plain scan of raw.events:        {scan_s:7.1f} s  peak {scan_mb:,.0f} MB")
         print(
@@ -209,6 +219,9 @@ def main() -> None:
             f"refresh after one more day:      {day_s:7.1f} s  peak {day_mb:,.0f} MB"
             f"  ({day_s / full_s:.2f} of the full refresh)"
         )
+        print("\nslowest models (full refresh / after one more day):")
+        for table, seconds in sorted(day_steps.items(), key=lambda kv: -kv[1])[:8]:
+            print(f"  {table:32s} {full_steps[table]:6.1f} s  {seconds:6.1f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -172,17 +172,19 @@ def latest_state(conn, model) -> None:
             changelog.prune(conn, table, model.readers)
             seq = changelog.start_build(conn, table, full=False)
 
-    changed = f"SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)"
     in_transaction(
         conn,
         [
             _ALL_LOADS + " EXCEPT SELECT load_id FROM meta.model_loads WHERE model = $model",
             f"CREATE OR REPLACE TEMP TABLE dcicd_delta AS\n{only_new_events(model.sql)}",
+            # The rows the new events touch, as they stand: merged with the delta, and logged.
+            f"""CREATE OR REPLACE TEMP TABLE dcicd_old AS
+            SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)""",
             f"""CREATE OR REPLACE TEMP TABLE dcicd_merged AS
-            SELECT * FROM ({changed} UNION ALL BY NAME SELECT * FROM dcicd_delta)
+            SELECT * FROM (FROM dcicd_old UNION ALL BY NAME SELECT * FROM dcicd_delta)
             QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1""",
             start,
-            lambda: _track(conn, model, seq, changed),
+            lambda: _track(conn, model, seq, "SELECT * FROM dcicd_old"),
             f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)",
             f"INSERT INTO {table} BY NAME SELECT * FROM dcicd_merged",
             lambda: _track(conn, model, seq, "SELECT * FROM dcicd_merged"),

@@ -190,6 +190,40 @@ def render(columns: list[str], rows: list[tuple], fmt: str) -> str:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8787, show_default=True, help="Port to listen on.")
+@click.option(
+    "--max-body-mb", default=25.0, show_default=True, help="Largest body accepted (GitHub: 25 MB)."
+)
+@click.option(
+    "--rotate-mb", default=64.0, show_default=True, help="Publish the landing file at this size."
+)
+@click.option(
+    "--rotate-seconds", default=60.0, show_default=True, help="...or once it is this old."
+)
+def serve(
+    host: str, port: int, max_body_mb: float, rotate_mb: float, rotate_seconds: float
+) -> None:
+    """Receive GitHub, GitLab and PagerDuty webhooks and health samples into landing/.
+
+    Secrets come from the environment: DCICD_GITHUB_WEBHOOK_SECRET, DCICD_GITLAB_WEBHOOK_TOKEN,
+    DCICD_PAGERDUTY_WEBHOOK_SECRET, DCICD_HEALTH_TOKEN; a source without one answers 503.
+    """
+    from dcicd_platform.receiver.server import serve as run
+
+    home = _home()
+    click.echo(f"dcicd receiver on http://{host}:{port} -> {home.landing}", err=True)
+    run(
+        home.landing,
+        host=host,
+        port=port,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        rotate_bytes=int(rotate_mb * 1024 * 1024),
+        rotate_seconds=rotate_seconds,
+    )
+
+
+@main.command()
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 def query(sql: str, fmt: str) -> None:
