@@ -114,6 +114,22 @@ def test_every_provider_fixture_is_accepted_landed_and_loads(receiver, tmp_path)
     assert {k: json.loads(v) for k, v in stored.items()} == sent  # the payload, unchanged
 
 
+def test_a_form_encoded_github_delivery_is_read_from_its_payload_field(receiver, tmp_path):
+    from urllib.parse import urlencode
+
+    payload = (FIXTURES / "github/push/with-no-username-committer.payload.json").read_bytes()
+    body = urlencode({"payload": payload.decode()}).encode()
+    path, body, headers = github_request(body, "push", delivery="form-delivery")
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    conn = receiver.connection()
+    assert send(conn, (path, body, headers))[0] == 202
+    conn.close()
+    receiver.stop()
+    _, warehouse = loaded(tmp_path, receiver.landing)
+    stored = warehouse.execute("SELECT payload::VARCHAR FROM raw.events").fetchone()[0]
+    assert json.loads(stored) == json.loads(payload)
+
+
 def test_pagerduty_published_deliveries_are_accepted_with_their_own_signatures(tmp_path):
     server = start_receiver(
         tmp_path / "home", secrets={"DCICD_PAGERDUTY_WEBHOOK_SECRET": PAGERDUTY_SECRET}
@@ -212,6 +228,16 @@ def test_a_body_over_the_limit_is_413(tmp_path):
     assert list(server.landing.iterdir()) == []
 
 
+def test_githubs_ping_is_answered_and_not_stored(receiver):
+    conn = receiver.connection()
+    ping = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    assert send(conn, github_request(ping, "ping"))[0] == 202
+    assert send(conn, github_request(ping, "ping", secret="wrong"))[0] == 401
+    conn.close()
+    receiver.stop()
+    assert list(receiver.landing.iterdir()) == []
+
+
 def test_a_repeated_delivery_is_accepted_and_deduplicated_by_ingestion(receiver, tmp_path):
     body = (FIXTURES / "github/workflow_job/queued.payload.json").read_bytes()
     request = github_request(body, "workflow_job", delivery="retried-delivery")
@@ -280,8 +306,8 @@ def test_access_log_is_json_without_payloads_or_secrets(receiver):
     assert by_status[202]["source"] == "github" and by_status[202]["ms"] >= 0
     assert 401 in by_status
     text = receiver.log()
-    assert "gh-test-secret" not in text and "Octocat" not in text  # no secret, no payload
-    assert "Octo" in body.decode()  # (the payload does hold it)
+    assert "gh-test-secret" not in text and "Codertocat" not in text  # no secret, no payload
+    assert "Codertocat" in body.decode()  # (the payload does hold it)
 
 
 def test_files_rotate_by_size_into_complete_published_files(tmp_path):
@@ -298,6 +324,25 @@ def test_files_rotate_by_size_into_complete_published_files(tmp_path):
         server.stop()
     lines = landed_lines(server.landing)
     assert sorted(json.loads(line)["delivery_id"] for line in lines) == sorted(result.accepted)
+
+
+def test_a_quiet_receiver_publishes_its_file_once_it_is_old_enough(tmp_path):
+    import time
+
+    server = start_receiver(tmp_path / "home", "--rotate-seconds", "0.5")
+    try:
+        body = (FIXTURES / "github/workflow_job/queued.payload.json").read_bytes()
+        conn = server.connection()
+        assert send(conn, github_request(body, "workflow_job", delivery="quiet"))[0] == 202
+        conn.close()
+        deadline = time.monotonic() + 10
+        while not list(server.landing.glob("*.ndjson")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        published = list(server.landing.glob("*.ndjson"))  # while the receiver still runs
+        assert len(published) == 1 and server.process.poll() is None
+        assert json.loads(published[0].read_bytes())["delivery_id"] == "quiet"
+    finally:
+        server.stop()
 
 
 def test_load_every_acknowledged_delivery_is_landed_exactly_once(receiver, tmp_path):

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -121,6 +122,12 @@ def _github(request: Request, body: bytes, secret: str) -> tuple[str, bytes]:
     delivery = request.headers.get("x-github-delivery")
     if not event or not delivery:
         raise Rejected(400, "X-GitHub-Event and X-GitHub-Delivery are required")
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        # GitHub's other content type: the JSON is the `payload` field (signed as sent).
+        fields = parse_qs(body.decode("latin-1"), max_num_fields=8)
+        if len(fields.get("payload", [])) != 1:
+            raise Rejected(400, "a form-encoded delivery needs one payload field")
+        body = fields["payload"][0].encode()
     _object(body)
     if event == "ping":  # sent once when the webhook is created: answered, not stored
         return delivery, b""

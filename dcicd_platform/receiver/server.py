@@ -7,6 +7,7 @@ On SIGTERM or Ctrl-C uvicorn stops accepting connections, lets in-flight request
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -55,4 +56,10 @@ def serve(
         timeout_graceful_shutdown=graceful_seconds,
         lifespan="on",
     )
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again for the handler
+    # that was there before it: ours notes it, so a requested stop exits 0.
+    stops = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, frame: stops.append(number))
     uvicorn.Server(config).run()
+    log.info("stopped; the current landing file is published")
