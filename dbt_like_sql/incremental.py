@@ -125,9 +125,20 @@ def only_new_events(sql: str) -> str:
     )
 
 
-def _track(conn, model, seq: int, rows_sql: str) -> None:
-    if model.readers:
-        changelog.record(conn, model.table, seq, rows_sql)
+class ChangeLog:
+    """The change log of one incremental build, kept only when other models read the table."""
+
+    def __init__(self, conn, model) -> None:
+        self.conn, self.model, self.seq = conn, model, None
+
+    def start(self) -> None:
+        if self.model.readers:
+            changelog.prune(self.conn, self.model.table, self.model.readers)
+            self.seq = changelog.start_build(self.conn, self.model.table, full=False)
+
+    def record(self, rows_sql: str) -> None:
+        if self.model.readers:
+            changelog.record(self.conn, self.model.table, self.seq, rows_sql)
 
 
 def build_full(
@@ -164,13 +175,7 @@ def latest_state(conn, model) -> None:
         )
         return
     changelog.ensure_meta(conn)
-    seq = None
-
-    def start() -> None:
-        nonlocal seq
-        if model.readers:
-            changelog.prune(conn, table, model.readers)
-            seq = changelog.start_build(conn, table, full=False)
+    log = ChangeLog(conn, model)
 
     in_transaction(
         conn,
@@ -183,11 +188,11 @@ def latest_state(conn, model) -> None:
             f"""CREATE OR REPLACE TEMP TABLE dcicd_merged AS
             SELECT * FROM (FROM dcicd_old UNION ALL BY NAME SELECT * FROM dcicd_delta)
             QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1""",
-            start,
-            lambda: _track(conn, model, seq, "SELECT * FROM dcicd_old"),
+            log.start,
+            lambda: log.record("SELECT * FROM dcicd_old"),
             f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)",
             f"INSERT INTO {table} BY NAME SELECT * FROM dcicd_merged",
-            lambda: _track(conn, model, seq, "SELECT * FROM dcicd_merged"),
+            lambda: log.record("SELECT * FROM dcicd_merged"),
             *record,
         ],
         params,
@@ -244,13 +249,7 @@ def by_key(conn, model) -> None:
         narrowed[tuple(upstream.split("."))] = f"SELECT * FROM {upstream} WHERE {where}"
     key = _row(model.settings["unique_key"])
     old_rows = f"SELECT * FROM {table} WHERE {key} IN ({affected})"
-    seq = None
-
-    def start() -> None:
-        nonlocal seq
-        if model.readers:
-            changelog.prune(conn, table, model.readers)
-            seq = changelog.start_build(conn, table, full=False)
+    log = ChangeLog(conn, model)
 
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE dcicd_affected AS SELECT DISTINCT k FROM ("
@@ -263,12 +262,12 @@ def by_key(conn, model) -> None:
     in_transaction(
         conn,
         [
-            start,
-            lambda: _track(conn, model, seq, old_rows),
+            log.start,
+            lambda: log.record(old_rows),
             f"DELETE FROM {table} WHERE {key} IN ({affected})",
             "CREATE OR REPLACE TEMP TABLE dcicd_fresh AS\n" + replace_tables(model.sql, narrowed),
             f"INSERT INTO {table} BY NAME SELECT * FROM dcicd_fresh",
-            lambda: _track(conn, model, seq, "SELECT * FROM dcicd_fresh"),
+            lambda: log.record("SELECT * FROM dcicd_fresh"),
             lambda: changelog.advance(conn, table, list(maps)),
             remember,
         ],
