@@ -126,14 +126,15 @@ def _print_report(report) -> None:
         )
 
 
-def run_refresh(home: Home) -> None:
-    """Materialize the whole graph once, in this process, recorded in the Dagster instance."""
+def run_refresh(home: Home, job_name: str = "refresh") -> None:
+    """Materialize the whole graph (or a job's part) once, in this process, recorded in the
+    Dagster instance."""
     import dagster as dg
 
     from dcicd_platform.definitions import build_definitions
 
     defs = build_definitions(home)
-    job = defs.resolve_job_def("refresh")
+    job = defs.resolve_job_def(job_name)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
@@ -146,7 +147,7 @@ def run_refresh(home: Home) -> None:
             f"refresh failed in {', '.join(failed) or 'the run'}; see `dagster dev` for the run log"
         )
     materialized = result.get_asset_materialization_events()
-    click.echo(f"refreshed {len(materialized)} assets (run {result.run_id})")
+    click.echo(f"{job_name}: {len(materialized)} assets materialized (run {result.run_id})")
 
 
 @main.command()
@@ -290,6 +291,46 @@ def print_kpi_scorecard(home: Home) -> None:
     )
 
 
+def print_model_evaluation(home: Home) -> None:
+    """The champions' figures on their evaluation slice (the most recent runs), with baselines."""
+    from ml.registry import client
+
+    mlflow_client = client(home.mlflow_tracking_uri, home.mlflow_artifacts)
+    rows = []
+    for name, metrics in [
+        ("build_duration", [("within_20pct", "> 80%"), ("mae_s", "")]),
+        ("build_outcome", [("accuracy", "> 75%"), ("roc_auc", ""), ("brier", "")]),
+    ]:
+        try:
+            version = mlflow_client.get_model_version_by_alias(name, "champion")
+        except Exception:  # no champion: the data was too small, or no model beat the baseline
+            rows.append((name, "-", "no champion", "", "", ""))
+            continue
+        found = mlflow_client.get_run(version.run_id).data.metrics
+        for metric, target in metrics:
+            model, baseline = found.get(f"eval_{metric}"), found.get(f"baseline_{metric}")
+            rows.append(
+                (
+                    name,
+                    version.version,
+                    metric,
+                    _figure(metric, model),
+                    _figure(metric, baseline),
+                    target,
+                )
+            )
+    click.echo("Build predictors (champion in MLflow), on the most recent 20% of runs:")
+    click.echo(render(["model", "version", "metric", "model", "baseline", "target"], rows, "table"))
+
+
+def _figure(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if metric in ("within_20pct", "accuracy"):
+        return f"{value:.1%}"
+    return f"{value:.0f} s" if metric == "mae_s" else f"{value:.3f}"
+
+
 @main.command()
 @click.option("--seed", default=7, show_default=True, help="Seed of the sample organisation.")
 @click.option("--days", default=90, show_default=True, help="Days of history to generate.")
@@ -311,14 +352,18 @@ def demo(seed: int, days: int) -> None:
     click.echo(f"  {len(files)} landing files ({time.monotonic() - started:.1f} s)")
     ctx = click.get_current_context()
     ctx.invoke(ingest, paths=tuple(files))
-    click.echo("materializing every asset ...")
+    click.echo("materializing every asset (tables, then the build predictors) ...")
     run_refresh(home)
+    click.echo("scoring every run with the champion models ...")
+    run_refresh(home, "score")
     click.echo("")
     click.echo(render(["table", "rows"], core_counts(home), "table"))
     click.echo("")
     print_dora_summary(home)
     click.echo("")
     print_kpi_scorecard(home)
+    click.echo("")
+    print_model_evaluation(home)
     click.echo("")
     click.echo(f"demo ready in {time.monotonic() - started:.0f} s. Next:")
     click.echo("  open the UI:   make dev   (then http://127.0.0.1:3000)")

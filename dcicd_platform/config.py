@@ -118,6 +118,8 @@ class ModelQuality(_Strict):
 
     duration_within_20pct_floor: float = Field(default=0.70, ge=0, le=1)
     outcome_accuracy_floor: float = Field(default=0.70, ge=0, le=1)
+    min_training_runs: int = Field(default=300, ge=20)
+    evaluation_share: float = Field(default=0.2, gt=0, lt=1)
 
 
 class PlatformConfig(_Strict):

@@ -5,26 +5,40 @@ from __future__ import annotations
 import dagster as dg
 
 from dcicd_platform.assets.config_tables import config_tables
+from dcicd_platform.assets.ml_models import ml_table_assets, training_assets
 from dcicd_platform.assets.raw_events import raw_events
 from dcicd_platform.assets.snapshot import snapshot_asset
 from dcicd_platform.assets.sql_models import sql_model_assets
-from dcicd_platform.automation.jobs import ingest_job, refresh_job, refresh_schedule
+from dcicd_platform.automation.jobs import (
+    ingest_job,
+    refresh_data_job,
+    refresh_job,
+    refresh_schedule,
+    retrain_job,
+    retrain_schedule,
+    score_job,
+)
 from dcicd_platform.automation.landing_sensor import landing_sensor
 from dcicd_platform.checks.asset_checks import quality_checks
 from dcicd_platform.home import Home
-from dcicd_platform.resources import HomeResource, SettingsResource, warehouse_resource
+from dcicd_platform.resources import (
+    HomeResource,
+    MlflowResource,
+    SettingsResource,
+    warehouse_resource,
+)
 
 
 def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Definitions:
     """The platform's definitions over a home (default: DCICD_HOME)."""
     home = home or Home.from_env()
-    tables = [raw_events, config_tables, *sql_model_assets()]
+    tables = [raw_events, config_tables, *sql_model_assets(), *ml_table_assets]
     published = [key for assets_def in tables for key in assets_def.keys]
     return dg.Definitions(
-        assets=[*tables, snapshot_asset(published)],
+        assets=[*tables, *training_assets, snapshot_asset(published)],
         asset_checks=quality_checks(),
-        jobs=[refresh_job, ingest_job],
-        schedules=[refresh_schedule],
+        jobs=[refresh_job, refresh_data_job, retrain_job, score_job, ingest_job],
+        schedules=[refresh_schedule, retrain_schedule],
         sensors=[landing_sensor],
         # Every step writes the one DuckDB file, one at a time (the duckdb pool): a process per
         # step would only add start-up time.
@@ -33,6 +47,9 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             "warehouse": warehouse_resource(home.warehouse),
             "home": HomeResource(root=str(home.root)),
             "settings": SettingsResource(config_file=config_file),
+            "mlflow": MlflowResource(
+                tracking_uri=home.mlflow_tracking_uri, artifacts=str(home.mlflow_artifacts)
+            ),
         },
     )
 

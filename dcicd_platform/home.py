@@ -36,6 +36,16 @@ class Home:
         return self.root / "warehouse.duckdb"
 
     @property
+    def mlflow_tracking_uri(self) -> str:
+        """MLFLOW_TRACKING_URI when set, else a sqlite store in the home."""
+        configured = os.environ.get("MLFLOW_TRACKING_URI")
+        return configured or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.root / "mlartifacts"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

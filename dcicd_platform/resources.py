@@ -52,6 +52,18 @@ class SettingsResource(dg.ConfigurableResource):
         return load_config(Path(self.config_file) if self.config_file else None)
 
 
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking and model registry (sqlite under DCICD_HOME unless MLFLOW_TRACKING_URI)."""
+
+    tracking_uri: str
+    artifacts: str
+
+    def client(self):
+        from ml.registry import client  # mlflow is heavy: imported when a model is trained
+
+        return client(self.tracking_uri, Path(self.artifacts))
+
+
 class WarehouseBusy(RuntimeError):
     """The warehouse stayed locked by a writer for longer than the caller would wait."""
 

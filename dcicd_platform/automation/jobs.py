@@ -2,10 +2,46 @@
 
 import dagster as dg
 
+TRAINING = dg.AssetSelection.assets(
+    dg.AssetKey(["ml", "build_duration_model"]), dg.AssetKey(["ml", "build_outcome_model"])
+)
+SCORING = dg.AssetSelection.assets(dg.AssetKey(["ml", "build_predictions"]))
+
 refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all(),
-    description="Materialize the whole asset graph once: ingestion, core tables and marts.",
+    description="Materialize the whole asset graph once: ingestion, core tables, marts, "
+    "scoring and training (what `dcicd refresh` runs).",
+)
+
+refresh_data_job = dg.define_asset_job(
+    "refresh_data",
+    selection=dg.AssetSelection.all() - TRAINING,
+    description="Everything but model training: new runs are scored by the current champions.",
+)
+
+retrain_job = dg.define_asset_job(
+    "retrain",
+    selection=SCORING | TRAINING,
+    description="Score what is new with the current champions, then train challengers.",
+)
+
+score_job = dg.define_asset_job(
+    "score",
+    selection=SCORING
+    | dg.AssetSelection.assets(
+        dg.AssetKey(["ml", "model_quality"]), dg.AssetKey(["warehouse", "snapshot"])
+    ),
+    description="Score the runs no champion has scored yet and measure the champions live.",
+)
+
+retrain_schedule = dg.ScheduleDefinition(
+    name="daily_retrain",
+    job=retrain_job,
+    cron_schedule="30 3 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Retrain the build predictors daily; each is promoted only if it is better.",
 )
 
 ingest_job = dg.define_asset_job(
@@ -16,9 +52,9 @@ ingest_job = dg.define_asset_job(
 
 refresh_schedule = dg.ScheduleDefinition(
     name="hourly_refresh",
-    job=refresh_job,
+    job=refresh_data_job,
     cron_schedule="0 * * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Refresh everything hourly, as the dashboards expect.",
+    description="Refresh every table hourly and score new runs (training is daily).",
 )

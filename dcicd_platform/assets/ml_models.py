@@ -1,0 +1,159 @@
+"""The build predictors as assets: score new runs, measure the champions live, retrain.
+
+Within a run, scoring comes first (training depends on it), so a run is always scored by a
+model that had not seen it. Training is skipped, with its reason in the log and the metadata,
+while there is too little history.
+"""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dcicd_platform.ingest.schema import prepare_session
+from dcicd_platform.resources import DUCKDB_POOL, MlflowResource, SettingsResource
+
+RUNS = [dg.AssetKey(["core", "pipeline_runs"]), dg.AssetKey(["core", "pipeline_jobs"])]
+PREDICTIONS = dg.AssetKey(["ml", "build_predictions"])
+MODEL_NAMES = ("build_duration", "build_outcome")
+
+
+def _champions(mlflow: MlflowResource) -> list:
+    from ml.registry import champion_version, load_version
+    from ml.scoring import Champion
+
+    client = mlflow.client()
+    found = []
+    for name in MODEL_NAMES:
+        version = champion_version(client, name)
+        if version is not None:
+            trained_through = client.get_model_version(name, version).tags["trained_through"]
+            found.append(Champion(name, version, load_version(name, version), trained_through))
+    return found
+
+
+@dg.asset(
+    key=PREDICTIONS,
+    deps=RUNS,
+    group_name="ml",
+    kinds={"lightgbm", "duckdb"},
+    pool=DUCKDB_POOL,
+    owners=["team:platform"],
+    description="Each run's predicted duration and probability of success, by the champion "
+    "models of the moment it was first seen; never rewritten.",
+)
+def build_predictions(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, mlflow: MlflowResource
+) -> dg.MaterializeResult:
+    from ml.features import features_from_warehouse
+    from ml.scoring import PREDICTIONS_DDL, predictions, store, unscored
+
+    champions = _champions(mlflow)
+    metadata = {}
+    with warehouse.get_connection() as conn:
+        prepare_session(conn)
+        conn.execute(PREDICTIONS_DDL)
+        features = features_from_warehouse(conn) if champions else None
+        for champion in champions:
+            new = store(conn, predictions(champion, unscored(conn, features, champion.name)))
+            metadata[f"{champion.name}_scored"] = new
+            metadata[f"{champion.name}_champion"] = f"version {champion.version}"
+            context.log.info(f"{champion.name} v{champion.version} scored {new} new runs")
+        total = conn.execute("SELECT count(*) FROM ml.build_predictions").fetchone()[0]
+    if not champions:
+        context.log.info("no champion model yet: nothing scored (training registers one)")
+        metadata["note"] = "no champion model yet"
+    return dg.MaterializeResult(metadata={"dagster/row_count": total, **metadata})
+
+
+@dg.asset(
+    key=["ml", "model_quality"],
+    deps=[PREDICTIONS],
+    group_name="ml",
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+    owners=["team:platform"],
+    description="Live quality of every model version on runs it never trained on, against the "
+    "configured floors.",
+)
+def model_quality(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, settings: SettingsResource
+) -> dg.MaterializeResult:
+    from ml.scoring import refresh_model_quality
+
+    floors = settings.load().models
+    with warehouse.get_connection() as conn:
+        prepare_session(conn)
+        rows = refresh_model_quality(
+            conn, floors.duration_within_20pct_floor, floors.outcome_accuracy_floor
+        )
+    lines = [
+        "| model | version | runs | within 20% | accuracy | below floor |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model, version, runs, within, _, accuracy, _, _, below, _ in rows:
+        fmt = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
+        lines.append(
+            f"| {model} | {version} | {runs} | {fmt(within)} | {fmt(accuracy)} | {below} |"
+        )
+    below = [f"{r[0]} v{r[1]}" for r in rows if r[8]]
+    if below:
+        context.log.warning(f"below the quality floor: {', '.join(below)}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(rows),
+            "live_quality": dg.MetadataValue.md("\n".join(lines)),
+            "below_floor": ", ".join(below) or "none",
+        }
+    )
+
+
+def _train_asset(name: str):
+    @dg.asset(
+        key=["ml", f"{name}_model"],
+        deps=[PREDICTIONS],  # score with the old champion before learning from the new runs
+        group_name="ml",
+        kinds={"lightgbm", "mlflow"},
+        pool=DUCKDB_POOL,
+        owners=["team:platform"],
+        description=f"Trains the {name.replace('_', ' ')} model, logs it to MLflow, registers "
+        "it as challenger and promotes it to champion only if it beats the champion and the "
+        "baseline on the same evaluation slice.",
+    )
+    def _train(
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBResource,
+        mlflow: MlflowResource,
+        settings: SettingsResource,
+    ) -> dg.MaterializeResult:
+        from ml.features import features_from_warehouse
+        from ml.registry import log_and_register
+        from ml.train import InsufficientData, train_duration, train_outcome
+
+        models = settings.load().models
+        with warehouse.get_connection() as conn:
+            prepare_session(conn)
+            features = features_from_warehouse(conn)
+        train = train_duration if name == "build_duration" else train_outcome
+        try:
+            model = train(features, models.evaluation_share, models.min_training_runs)
+        except InsufficientData as exc:
+            context.log.warning(f"{name}: training skipped: {exc}")
+            return dg.MaterializeResult(metadata={"skipped": str(exc)})
+        registration = log_and_register(mlflow.client(), model)
+        context.log.info(f"{name} v{registration.version}: {registration.reason}")
+        metadata = {
+            "mlflow_run_id": registration.run_id,
+            "model_version": registration.version,
+            "promoted": registration.promoted,
+            "promotion": registration.reason,
+            "champion_version": registration.champion_version or "none",
+            "trained_through": model.trained_through,
+        }
+        metadata |= {f"eval_{k}": v for k, v in model.metrics.items() if v == v}
+        metadata |= {f"baseline_{k}": v for k, v in model.baseline.items() if v == v}
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _train
+
+
+training_assets = [_train_asset(name) for name in MODEL_NAMES]
+ml_table_assets = [build_predictions, model_quality]

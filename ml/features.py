@@ -1,0 +1,188 @@
+"""Features of a CI run, from what is known when it starts: no outcome, nothing that came later.
+
+Per run: its repository, workflow, trigger, branch kind, attempt, hour and weekday. History
+comes from the runs that *finished before this one started*, taken with an as-of join:
+the workflow's rolling duration quantiles and failure rate over its last completed runs, its
+flake rate, the time since its last failure, the runner labels of its last completed run, and
+the actor's recent failure rate. A run's own duration and conclusion are targets, never
+features (tests/test_ml.py proves it by rewriting the future and finding the features equal).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+CATEGORICAL = ["repo", "workflow", "trigger_event", "source", "runner_labels"]
+NUMERIC = [
+    "on_default_branch",
+    "attempt",
+    "hour",
+    "weekday",
+    "wf_runs_before",
+    "wf_duration_p50",
+    "wf_duration_p90",
+    "wf_duration_last5",
+    "trigger_duration_p50",
+    "wf_failure_rate",
+    "wf_flake_rate",
+    "wf_hours_since_failure",
+    "actor_failure_rate",
+    "actor_runs_before",
+]
+FEATURES = CATEGORICAL + NUMERIC
+WINDOW = 20  # completed runs of a workflow (or an actor) that its rolling figures look back on
+FINISHED = ("success", "failure", "timed_out")
+
+RUNS_SQL = """
+SELECT r.run_key, r.source, r.repo, r.workflow, coalesce(r.trigger_event, 'unknown')
+        AS trigger_event,
+    coalesce(r.on_default_branch, false)::INT AS on_default_branch, coalesce(r.attempt, 1)
+        AS attempt,
+    coalesce(r.actor, 'unknown') AS actor, r.sha, r.started_at, r.finished_at, r.status,
+    r.conclusion, r.duration_s, j.runner_labels
+FROM core.pipeline_runs r
+LEFT JOIN (
+    SELECT run_key, string_agg(DISTINCT runner_label, ',' ORDER BY runner_label) AS runner_labels
+    FROM core.pipeline_jobs GROUP BY run_key
+) j USING (run_key)
+WHERE r.started_at IS NOT NULL
+"""
+
+
+def load_runs(conn) -> pl.DataFrame:
+    """Every started run of the warehouse, as a Polars frame (zero-copy from DuckDB's Arrow)."""
+    return pl.from_arrow(conn.sql(RUNS_SQL).to_arrow_table())
+
+
+def _completions(runs: pl.DataFrame) -> pl.DataFrame:
+    """Runs that finished (pass or fail), in the order they finished, with what they taught."""
+    done = runs.filter(
+        (pl.col("status") == "completed")
+        & pl.col("finished_at").is_not_null()
+        & pl.col("conclusion").is_in(FINISHED)
+    ).with_columns(failed=(pl.col("conclusion") != "success").cast(pl.Float64))
+    # A flake: a success on a sha where this workflow failed before (a re-run that passed).
+    failed_before = (
+        done.filter(pl.col("failed") == 1)
+        .group_by("repo", "workflow", "sha")
+        .agg(first_failure=pl.col("finished_at").min())
+    )
+    return (
+        done.join(failed_before, on=["repo", "workflow", "sha"], how="left")
+        .with_columns(
+            flake=(
+                (pl.col("failed") == 0) & (pl.col("first_failure") < pl.col("finished_at"))
+            ).fill_null(False)
+        )
+        .sort("finished_at")
+    )
+
+
+def _workflow_history(done: pl.DataFrame) -> pl.DataFrame:
+    group = ["repo", "workflow"]
+    return done.select(
+        *group,
+        "finished_at",
+        wf_runs_before=pl.int_range(1, pl.len() + 1).over(group),
+        wf_duration_p50=pl.col("duration_s")
+        .rolling_quantile(0.5, window_size=WINDOW, min_samples=1)
+        .over(group),
+        wf_duration_p90=pl.col("duration_s")
+        .rolling_quantile(0.9, window_size=WINDOW, min_samples=1)
+        .over(group),
+        wf_duration_last5=pl.col("duration_s").rolling_mean(5, min_samples=1).over(group),
+        wf_failure_rate=pl.col("failed").rolling_mean(WINDOW, min_samples=1).over(group),
+        wf_flake_rate=pl.col("flake")
+        .cast(pl.Float64)
+        .rolling_mean(WINDOW, min_samples=1)
+        .over(group),
+        wf_last_failure=pl.when(pl.col("failed") == 1)
+        .then(pl.col("finished_at"))
+        .forward_fill()
+        .over(group),
+        runner_labels=pl.col("runner_labels"),
+    )
+
+
+def _trigger_history(done: pl.DataFrame) -> pl.DataFrame:
+    """The workflow's durations under the same trigger (a pull request may run fewer tests)."""
+    group = ["repo", "workflow", "trigger_event"]
+    return done.select(
+        *group,
+        "finished_at",
+        trigger_duration_p50=pl.col("duration_s")
+        .rolling_quantile(0.5, window_size=WINDOW, min_samples=1)
+        .over(group),
+    )
+
+
+def _actor_history(done: pl.DataFrame) -> pl.DataFrame:
+    return done.select(
+        "actor",
+        "finished_at",
+        actor_runs_before=pl.int_range(1, pl.len() + 1).over("actor"),
+        actor_failure_rate=pl.col("failed").rolling_mean(WINDOW, min_samples=1).over("actor"),
+    )
+
+
+def build_features(runs: pl.DataFrame) -> pl.DataFrame:
+    """One row per started run: run_key, started_at, the features, and the targets
+    (duration_s, succeeded) where the run finished."""
+    done = _completions(runs)
+    base = runs.drop("runner_labels").sort("started_at")
+    as_of = {"left_on": "started_at", "right_on": "finished_at", "strategy": "backward"}
+    frame = (
+        base.join_asof(
+            _workflow_history(done).rename({"finished_at": "wf_as_of"}),
+            by=["repo", "workflow"],
+            allow_exact_matches=False,
+            check_sortedness=False,  # both sides are sorted above; polars cannot check it by group
+            **(as_of | {"right_on": "wf_as_of"}),
+        )
+        .join_asof(
+            _trigger_history(done).rename({"finished_at": "trigger_as_of"}),
+            by=["repo", "workflow", "trigger_event"],
+            allow_exact_matches=False,
+            check_sortedness=False,
+            **(as_of | {"right_on": "trigger_as_of"}),
+        )
+        .join_asof(
+            _actor_history(done).rename({"finished_at": "actor_as_of"}),
+            by="actor",
+            allow_exact_matches=False,
+            check_sortedness=False,
+            **(as_of | {"right_on": "actor_as_of"}),
+        )
+    )
+    return frame.select(
+        "run_key",
+        "started_at",
+        *[pl.col(c).fill_null("unknown") for c in ["repo", "workflow", "trigger_event", "source"]],
+        pl.col("runner_labels").fill_null("unknown"),
+        "on_default_branch",
+        "attempt",
+        hour=pl.col("started_at").dt.hour().cast(pl.Int32),
+        weekday=pl.col("started_at").dt.weekday().cast(pl.Int32),
+        wf_runs_before=pl.col("wf_runs_before").fill_null(0),
+        wf_duration_p50="wf_duration_p50",
+        wf_duration_p90="wf_duration_p90",
+        wf_duration_last5="wf_duration_last5",
+        trigger_duration_p50="trigger_duration_p50",
+        wf_failure_rate="wf_failure_rate",
+        wf_flake_rate="wf_flake_rate",
+        wf_hours_since_failure=(
+            (pl.col("started_at") - pl.col("wf_last_failure")).dt.total_seconds() / 3600
+        ),
+        actor_failure_rate="actor_failure_rate",
+        actor_runs_before=pl.col("actor_runs_before").fill_null(0),
+        duration_s=pl.when(_finished()).then(pl.col("duration_s")),
+        succeeded=pl.when(_finished()).then((pl.col("conclusion") == "success").cast(pl.Int8)),
+    )
+
+
+def _finished() -> pl.Expr:
+    return (pl.col("status") == "completed") & pl.col("conclusion").is_in(FINISHED)
+
+
+def features_from_warehouse(conn) -> pl.DataFrame:
+    return build_features(load_runs(conn))

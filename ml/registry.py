@@ -1,0 +1,123 @@
+"""MLflow: every training run logged, each model registered, promoted only when it is better.
+
+A new version gets the alias `challenger`. It becomes `champion` only if, on the same
+evaluation slice, it beats both the current champion and the baseline (train.PRIMARY says by
+which figure). The version it replaces is written on it (tag `previous_champion`), so a
+champion whose live quality falls can be rolled back to the one before (`rollback_champion`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml.train import TrainedModel, beats, evaluate, pandas_frame
+
+EXPERIMENT = "dcicd-build-predictors"
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass
+class Registration:
+    name: str
+    run_id: str
+    version: str
+    promoted: bool
+    reason: str
+    champion_version: str | None  # the champion after this registration
+    champion_metrics: dict[str, float] | None  # the previous champion on the same slice
+
+
+def client(tracking_uri: str, artifacts: Path):
+    """An MLflow client on the tracking store, with the experiment's artifacts under artifacts."""
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts.absolute().as_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    return mlflow.MlflowClient(tracking_uri, tracking_uri)
+
+
+def load_version(name: str, version: str):
+    import mlflow.lightgbm
+
+    return mlflow.lightgbm.load_model(f"models:/{name}/{version}")
+
+
+def champion_version(mlflow_client, name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_model_version_by_alias(name, CHAMPION).version
+    except MlflowException:
+        return None
+
+
+def log_and_register(mlflow_client, model: TrainedModel) -> Registration:
+    """Log the training run, register the model, and promote it if it earns it."""
+    import mlflow
+    import mlflow.lightgbm
+    from mlflow.models import infer_signature
+
+    example = pandas_frame(model.evaluation.head(5))
+    with mlflow.start_run(run_name=f"{model.name}-train") as run:
+        mlflow.log_params({k: v for k, v in model.params.items() if k != "verbose"})
+        mlflow.log_param("trained_through", model.trained_through)
+        mlflow.log_metrics({f"eval_{k}": v for k, v in model.metrics.items() if v == v})
+        mlflow.log_metrics({f"baseline_{k}": v for k, v in model.baseline.items() if v == v})
+        mlflow.log_text(json.dumps(model.features, indent=1), "features.json")
+        signature = infer_signature(example, model.booster.predict(example))
+        mlflow.lightgbm.log_model(
+            model.booster, name="model", signature=signature, input_example=example
+        )
+        model_uri = f"runs:/{run.info.run_id}/model"
+    version = mlflow.register_model(model_uri, model.name).version
+    mlflow_client.set_model_version_tag(
+        model.name, version, "trained_through", model.trained_through
+    )
+    mlflow_client.set_registered_model_alias(model.name, CHALLENGER, version)
+    current = champion_version(mlflow_client, model.name)
+    champion_metrics = None
+    if not beats(model.name, model.metrics, model.baseline):
+        promoted, reason = False, "does not beat the baseline"
+    elif current is None:
+        promoted, reason = True, "first model that beats the baseline"
+    else:
+        champion_metrics = evaluate(model.name, load_version(model.name, current), model.evaluation)
+        if beats(model.name, model.metrics, champion_metrics):
+            promoted, reason = True, f"beats champion version {current} and the baseline"
+        else:
+            promoted, reason = False, f"does not beat champion version {current}"
+    if promoted:
+        if current is not None:
+            mlflow_client.set_model_version_tag(model.name, version, "previous_champion", current)
+        mlflow_client.set_registered_model_alias(model.name, CHAMPION, version)
+    mlflow_client.set_model_version_tag(model.name, version, "promotion", reason)
+    return Registration(
+        model.name,
+        run.info.run_id,
+        version,
+        promoted,
+        reason,
+        version if promoted else current,
+        champion_metrics,
+    )
+
+
+def rollback_champion(mlflow_client, name: str, reason: str) -> tuple[str, str]:
+    """Move `champion` back to the version the current champion replaced: (from, to)."""
+    current = champion_version(mlflow_client, name)
+    if current is None:
+        raise LookupError(f"{name} has no champion to roll back")
+    previous = mlflow_client.get_model_version(name, current).tags.get("previous_champion")
+    if not previous:
+        raise LookupError(f"{name} version {current} replaced no earlier champion")
+    mlflow_client.set_registered_model_alias(name, CHAMPION, previous)
+    mlflow_client.set_model_version_tag(name, current, "rolled_back", reason)
+    return current, previous

@@ -1,0 +1,105 @@
+"""Scoring runs with the champion models, once each, and measuring the champions live.
+
+A run is scored by each model once, by the champion of the moment it is first seen; that
+prediction is kept, whatever models come later. Live quality counts only runs that started
+after the scoring model's training data ended, so it never grades a model on runs it learnt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from ml.train import DURATION, predict_duration, predict_success
+
+PREDICTIONS_DDL = """
+CREATE SCHEMA IF NOT EXISTS ml;
+CREATE TABLE IF NOT EXISTS ml.build_predictions (
+    run_key VARCHAR, model VARCHAR, version VARCHAR, prediction DOUBLE,
+    trained_through TIMESTAMPTZ, started_at TIMESTAMPTZ, scored_at TIMESTAMPTZ,
+    PRIMARY KEY (run_key, model));
+"""
+
+
+@dataclass
+class Champion:
+    name: str
+    version: str
+    booster: object
+    trained_through: str
+
+
+def unscored(conn, features: pl.DataFrame, model: str) -> pl.DataFrame:
+    """The runs the model has not scored yet."""
+    scored = pl.from_arrow(
+        conn.sql(
+            f"SELECT run_key FROM ml.build_predictions WHERE model = '{model}'"
+        ).to_arrow_table()
+    )
+    return features.join(scored, on="run_key", how="anti")
+
+
+def predictions(champion: Champion, runs: pl.DataFrame) -> pl.DataFrame:
+    """One row per run: the champion's prediction (seconds, or the probability of success)."""
+    predict = predict_duration if champion.name == DURATION else predict_success
+    values = predict(champion.booster, runs) if runs.height else []
+    return pl.DataFrame(
+        {
+            "run_key": runs["run_key"],
+            "model": champion.name,
+            "version": champion.version,
+            "prediction": pl.Series(values, dtype=pl.Float64),
+            "trained_through": datetime.fromisoformat(champion.trained_through),
+            "started_at": runs["started_at"],
+            "scored_at": datetime.now(UTC),
+        }
+    )
+
+
+def store(conn, rows: pl.DataFrame) -> int:
+    """Insert predictions; a run already scored by the model keeps its first prediction."""
+    if rows.height == 0:
+        return 0
+    conn.register("dcicd_new_predictions", rows.to_arrow())
+    try:
+        return conn.execute(
+            "INSERT OR IGNORE INTO ml.build_predictions BY NAME SELECT * FROM dcicd_new_predictions"
+        ).fetchall()[0][0]
+    finally:
+        conn.unregister("dcicd_new_predictions")
+
+
+MODEL_QUALITY_SQL = """
+CREATE OR REPLACE TABLE ml.model_quality AS
+WITH outcomes AS (
+    SELECT p.model, p.version, p.prediction, r.duration_s,
+        (r.conclusion = 'success')::INT AS succeeded
+    FROM ml.build_predictions p
+    JOIN core.pipeline_runs r USING (run_key)
+    WHERE r.status = 'completed' AND r.conclusion IN ('success', 'failure', 'timed_out')
+        AND r.started_at > p.trained_through  -- runs the model never learnt from
+)
+SELECT model, version, count(*) AS runs,
+    CASE WHEN model = 'build_duration' THEN
+        avg((abs(prediction - duration_s) <= 0.2 * duration_s)::INT) END AS within_20pct,
+    CASE WHEN model = 'build_duration' THEN avg(abs(prediction - duration_s)) END AS mae_s,
+    CASE WHEN model = 'build_outcome' THEN
+        avg(((prediction >= 0.5)::INT = succeeded)::INT) END AS accuracy,
+    CASE WHEN model = 'build_outcome' THEN avg(power(prediction - succeeded, 2)) END AS brier,
+    CASE model WHEN 'build_duration' THEN $duration_floor ELSE $outcome_floor END AS floor,
+    coalesce(within_20pct, accuracy) < floor AS below_floor,
+    now() AS measured_at
+FROM outcomes
+GROUP BY model, version
+ORDER BY model, version
+"""
+
+
+def refresh_model_quality(conn, duration_floor: float, outcome_floor: float) -> list[tuple]:
+    conn.execute(PREDICTIONS_DDL)
+    conn.execute(
+        MODEL_QUALITY_SQL, {"duration_floor": duration_floor, "outcome_floor": outcome_floor}
+    )
+    return conn.execute("SELECT * FROM ml.model_quality").fetchall()

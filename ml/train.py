@@ -1,0 +1,197 @@
+"""Training the build-duration regressor and build-outcome classifier, against baselines to beat.
+
+The split is by time: the most recent share of finished runs (by start) is the evaluation
+slice; the model learns from the runs before it, with the last tenth of those held back for
+early stopping. Baselines, from the same features: the workflow's trailing median duration,
+and its trailing success rate.
+
+Duration is learnt on log seconds with an L1 loss (a median in log space), which suits the
+"within 20% of the actual duration" measure. Outcome is a binary model of success.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from ml.features import CATEGORICAL, FEATURES
+
+DURATION = "build_duration"
+OUTCOME = "build_outcome"
+PARAMS = {
+    # Small trees, learnt slowly: a team's history is thousands of runs, not millions.
+    "learning_rate": 0.03,
+    "num_leaves": 7,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "seed": 7,
+    "verbose": -1,
+    "num_threads": 2,
+}
+MAX_ROUNDS = 2000
+EARLY_STOPPING = 50
+
+
+class InsufficientData(Exception):
+    """Too little history to train on; the message says how much there is and how much is needed."""
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    booster: object  # lightgbm.Booster
+    metrics: dict[str, float]
+    baseline: dict[str, float]
+    params: dict
+    features: list[str]
+    trained_through: str  # the latest start time among the training runs (RFC 3339)
+    evaluation: pl.DataFrame = field(repr=False)  # the evaluation slice, for comparing models
+
+
+def pandas_frame(features: pl.DataFrame):
+    """The model's input: the features with categorical columns as pandas categories."""
+    frame = features.select(FEATURES).to_pandas()
+    for column in CATEGORICAL:
+        frame[column] = frame[column].astype("category")
+    return frame
+
+
+def split(features: pl.DataFrame, target: str, evaluation_share: float, min_runs: int):
+    labelled = features.filter(pl.col(target).is_not_null()).sort("started_at")
+    if labelled.height < min_runs:
+        raise InsufficientData(
+            f"{labelled.height} finished runs; at least {min_runs} are needed to train"
+            " (models.min_training_runs)"
+        )
+    cut = int(labelled.height * (1 - evaluation_share))
+    return labelled[:cut], labelled[cut:]
+
+
+def duration_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    ratio = np.abs(predicted - actual) / np.maximum(actual, 1e-9)
+    return {
+        "within_20pct": float(np.mean(ratio <= 0.2)),
+        "mae_s": float(np.mean(np.abs(predicted - actual))),
+        "evaluated_runs": float(len(actual)),
+    }
+
+
+def outcome_metrics(actual: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import brier_score_loss, precision_score, recall_score, roc_auc_score
+
+    predicted = (probability >= 0.5).astype(int)
+    failures_actual, failures_predicted = 1 - actual, 1 - predicted
+    both = len(np.unique(actual)) == 2
+    return {
+        "accuracy": float(np.mean(predicted == actual)),
+        "roc_auc": float(roc_auc_score(actual, probability)) if both else math.nan,
+        "brier": float(brier_score_loss(actual, probability)),
+        "failure_precision": float(
+            precision_score(failures_actual, failures_predicted, zero_division=0)
+        ),
+        "failure_recall": float(recall_score(failures_actual, failures_predicted, zero_division=0)),
+        "evaluated_runs": float(len(actual)),
+    }
+
+
+def duration_baseline(evaluation: pl.DataFrame) -> np.ndarray:
+    """The workflow's trailing median duration (the overall median where it has no history)."""
+    fallback = evaluation["duration_s"].median()
+    return evaluation["wf_duration_p50"].fill_null(fallback).to_numpy()
+
+
+def outcome_baseline(evaluation: pl.DataFrame) -> np.ndarray:
+    """The workflow's trailing success rate as the probability of success."""
+    return (1 - evaluation["wf_failure_rate"]).fill_null(0.9).to_numpy()
+
+
+def predict_duration(booster, features: pl.DataFrame) -> np.ndarray:
+    return np.exp(booster.predict(pandas_frame(features)))
+
+
+def predict_success(booster, features: pl.DataFrame) -> np.ndarray:
+    return booster.predict(pandas_frame(features))
+
+
+def _fit(train: pl.DataFrame, label: np.ndarray, objective: dict):
+    import lightgbm as lgb
+
+    cut = max(1, int(train.height * 0.9))
+    fit, stop = train[:cut], train[cut:]
+    params = PARAMS | objective
+    data = lgb.Dataset(pandas_frame(fit), label[:cut], categorical_feature=CATEGORICAL)
+    valid = lgb.Dataset(pandas_frame(stop), label[cut:], reference=data)
+    booster = lgb.train(
+        params,
+        data,
+        num_boost_round=MAX_ROUNDS,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
+    )
+    return booster, params | {"best_iteration": booster.best_iteration}
+
+
+def train_duration(
+    features: pl.DataFrame, evaluation_share: float = 0.2, min_runs: int = 300
+) -> TrainedModel:
+    train, evaluation = split(features, "duration_s", evaluation_share, min_runs)
+    label = np.log(np.maximum(train["duration_s"].to_numpy(), 1.0))
+    booster, params = _fit(train, label, {"objective": "regression_l1", "metric": "l1"})
+    actual = evaluation["duration_s"].to_numpy()
+    return TrainedModel(
+        DURATION,
+        booster,
+        duration_metrics(actual, predict_duration(booster, evaluation)),
+        duration_metrics(actual, duration_baseline(evaluation)),
+        params,
+        FEATURES,
+        train["started_at"].max().isoformat(),
+        evaluation,
+    )
+
+
+def train_outcome(
+    features: pl.DataFrame, evaluation_share: float = 0.2, min_runs: int = 300
+) -> TrainedModel:
+    train, evaluation = split(features, "succeeded", evaluation_share, min_runs)
+    label = train["succeeded"].to_numpy().astype(float)
+    if len(np.unique(label)) < 2:
+        raise InsufficientData("every training run has the same outcome: nothing to learn")
+    booster, params = _fit(train, label, {"objective": "binary", "metric": "binary_logloss"})
+    actual = evaluation["succeeded"].to_numpy().astype(int)
+    return TrainedModel(
+        OUTCOME,
+        booster,
+        outcome_metrics(actual, predict_success(booster, evaluation)),
+        outcome_metrics(actual, outcome_baseline(evaluation)),
+        params,
+        FEATURES,
+        train["started_at"].max().isoformat(),
+        evaluation,
+    )
+
+
+# Which figure decides "better", and in which direction, per model.
+PRIMARY = {DURATION: ("within_20pct", max), OUTCOME: ("brier", min)}
+
+
+def beats(name: str, candidate: dict[str, float], other: dict[str, float]) -> bool:
+    metric, better = PRIMARY[name]
+    a, b = candidate[metric], other[metric]
+    return a != b and better(a, b) == a
+
+
+def evaluate(name: str, booster, evaluation: pl.DataFrame) -> dict[str, float]:
+    """A model's figures on an evaluation slice (used to compare a champion with a challenger)."""
+    if name == DURATION:
+        return duration_metrics(
+            evaluation["duration_s"].to_numpy(), predict_duration(booster, evaluation)
+        )
+    return outcome_metrics(
+        evaluation["succeeded"].to_numpy().astype(int), predict_success(booster, evaluation)
+    )
