@@ -10,6 +10,8 @@ features (tests/test_ml.py proves it by rewriting the future and finding the fea
 
 from __future__ import annotations
 
+import warnings
+
 import polars as pl
 
 CATEGORICAL = ["repo", "workflow", "trigger_event", "source", "runner_labels"]
@@ -49,9 +51,20 @@ WHERE r.started_at IS NOT NULL
 """
 
 
+def arrow_query(conn, sql: str) -> pl.DataFrame:
+    """A query's rows as a Polars frame, through Arrow.
+
+    `execute` (not `sql`) so it also works on a connection whose last result was left
+    half-read; DuckDB warns that this copies the rows once, which is the price of that.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+        return pl.from_arrow(conn.execute(sql).to_arrow_table())
+
+
 def load_runs(conn) -> pl.DataFrame:
-    """Every started run of the warehouse, as a Polars frame (zero-copy from DuckDB's Arrow)."""
-    return pl.from_arrow(conn.sql(RUNS_SQL).to_arrow_table())
+    """Every started run of the warehouse, as a Polars frame."""
+    return arrow_query(conn, RUNS_SQL)
 
 
 def _completions(runs: pl.DataFrame) -> pl.DataFrame:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.train import TrainedModel, beats, evaluate, pandas_frame
+from ml.train import Predictor, TrainedModel, beats, evaluate
 
 EXPERIMENT = "dcicd-build-predictors"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -44,17 +44,21 @@ def client(tracking_uri: str, artifacts: Path):
     return mlflow.MlflowClient(tracking_uri, tracking_uri)
 
 
-def load_version(name: str, version: str):
+def load_version(name: str, version: str) -> Predictor:
+    """A registered version, ready to predict: its booster and its category vocabulary."""
+    import mlflow
     import mlflow.lightgbm
 
-    return mlflow.lightgbm.load_model(f"models:/{name}/{version}")
+    run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
+    categories = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/categories.json"))
+    return Predictor(mlflow.lightgbm.load_model(f"models:/{name}/{version}"), categories)
 
 
 def champion_version(mlflow_client, name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return mlflow_client.get_model_version_by_alias(name, CHAMPION).version
+        return str(mlflow_client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None
 
@@ -65,19 +69,19 @@ def log_and_register(mlflow_client, model: TrainedModel) -> Registration:
     import mlflow.lightgbm
     from mlflow.models import infer_signature
 
-    example = pandas_frame(model.evaluation.head(5))
+    example = model.predictor.frame(model.evaluation.head(5))
     with mlflow.start_run(run_name=f"{model.name}-train") as run:
         mlflow.log_params({k: v for k, v in model.params.items() if k != "verbose"})
         mlflow.log_param("trained_through", model.trained_through)
         mlflow.log_metrics({f"eval_{k}": v for k, v in model.metrics.items() if v == v})
         mlflow.log_metrics({f"baseline_{k}": v for k, v in model.baseline.items() if v == v})
         mlflow.log_text(json.dumps(model.features, indent=1), "features.json")
-        signature = infer_signature(example, model.booster.predict(example))
-        mlflow.lightgbm.log_model(
-            model.booster, name="model", signature=signature, input_example=example
-        )
+        mlflow.log_text(json.dumps(model.predictor.categories, indent=1), "categories.json")
+        booster = model.predictor.booster
+        signature = infer_signature(example, booster.predict(example))
+        mlflow.lightgbm.log_model(booster, name="model", signature=signature, input_example=example)
         model_uri = f"runs:/{run.info.run_id}/model"
-    version = mlflow.register_model(model_uri, model.name).version
+    version = str(mlflow.register_model(model_uri, model.name).version)
     mlflow_client.set_model_version_tag(
         model.name, version, "trained_through", model.trained_through
     )

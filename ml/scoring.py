@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from ml.train import DURATION, predict_duration, predict_success
+from ml.features import arrow_query
+from ml.train import DURATION, Predictor, predict_duration, predict_success
 
 PREDICTIONS_DDL = """
 CREATE SCHEMA IF NOT EXISTS ml;
@@ -27,24 +28,20 @@ CREATE TABLE IF NOT EXISTS ml.build_predictions (
 class Champion:
     name: str
     version: str
-    booster: object
+    predictor: Predictor
     trained_through: str
 
 
 def unscored(conn, features: pl.DataFrame, model: str) -> pl.DataFrame:
     """The runs the model has not scored yet."""
-    scored = pl.from_arrow(
-        conn.sql(
-            f"SELECT run_key FROM ml.build_predictions WHERE model = '{model}'"
-        ).to_arrow_table()
-    )
+    scored = arrow_query(conn, f"SELECT run_key FROM ml.build_predictions WHERE model = '{model}'")
     return features.join(scored, on="run_key", how="anti")
 
 
 def predictions(champion: Champion, runs: pl.DataFrame) -> pl.DataFrame:
     """One row per run: the champion's prediction (seconds, or the probability of success)."""
     predict = predict_duration if champion.name == DURATION else predict_success
-    values = predict(champion.booster, runs) if runs.height else []
+    values = predict(champion.predictor, runs) if runs.height else []
     return pl.DataFrame(
         {
             "run_key": runs["run_key"],

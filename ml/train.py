@@ -44,7 +44,7 @@ class InsufficientData(Exception):
 @dataclass
 class TrainedModel:
     name: str
-    booster: object  # lightgbm.Booster
+    predictor: Predictor
     metrics: dict[str, float]
     baseline: dict[str, float]
     params: dict
@@ -53,12 +53,43 @@ class TrainedModel:
     evaluation: pl.DataFrame = field(repr=False)  # the evaluation slice, for comparing models
 
 
-def pandas_frame(features: pl.DataFrame):
-    """The model's input: the features with categorical columns as pandas categories."""
-    frame = features.select(FEATURES).to_pandas()
-    for column in CATEGORICAL:
-        frame[column] = frame[column].astype("category")
-    return frame
+@dataclass
+class Predictor:
+    """A LightGBM booster with the category vocabulary it was trained with.
+
+    Categorical columns enter the booster as codes 0..n-1 in the order of the vocabulary (a
+    value unseen in training is missing): small codes keep LightGBM's category bins small, and
+    the logged model takes plain numbers, so it serves without pandas categories.
+    """
+
+    booster: object  # lightgbm.Booster
+    categories: dict[str, list[str]]
+
+    @classmethod
+    def vocabulary(cls, features: pl.DataFrame) -> dict[str, list[str]]:
+        return {c: sorted(features[c].drop_nulls().unique().to_list()) for c in CATEGORICAL}
+
+    def frame(self, features: pl.DataFrame):
+        return encode(features, self.categories)
+
+    def raw(self, features: pl.DataFrame) -> np.ndarray:
+        return self.booster.predict(self.frame(features))
+
+
+def encode(features: pl.DataFrame, categories: dict[str, list[str]]):
+    """The model's input as a pandas frame of numbers (categories as vocabulary codes)."""
+    codes = [
+        pl.col(c).replace_strict(
+            {v: i for i, v in enumerate(categories[c])}, default=None, return_dtype=pl.Float64
+        )
+        for c in CATEGORICAL
+    ]
+    return (
+        features.select(FEATURES)
+        .with_columns(codes)
+        .cast({c: pl.Float64 for c in FEATURES if c not in CATEGORICAL})
+        .to_pandas()
+    )
 
 
 def split(features: pl.DataFrame, target: str, evaluation_share: float, min_runs: int):
@@ -110,12 +141,12 @@ def outcome_baseline(evaluation: pl.DataFrame) -> np.ndarray:
     return (1 - evaluation["wf_failure_rate"]).fill_null(0.9).to_numpy()
 
 
-def predict_duration(booster, features: pl.DataFrame) -> np.ndarray:
-    return np.exp(booster.predict(pandas_frame(features)))
+def predict_duration(predictor: Predictor, features: pl.DataFrame) -> np.ndarray:
+    return np.exp(predictor.raw(features))
 
 
-def predict_success(booster, features: pl.DataFrame) -> np.ndarray:
-    return booster.predict(pandas_frame(features))
+def predict_success(predictor: Predictor, features: pl.DataFrame) -> np.ndarray:
+    return predictor.raw(features)
 
 
 def _fit(train: pl.DataFrame, label: np.ndarray, objective: dict):
@@ -124,8 +155,9 @@ def _fit(train: pl.DataFrame, label: np.ndarray, objective: dict):
     cut = max(1, int(train.height * 0.9))
     fit, stop = train[:cut], train[cut:]
     params = PARAMS | objective
-    data = lgb.Dataset(pandas_frame(fit), label[:cut], categorical_feature=CATEGORICAL)
-    valid = lgb.Dataset(pandas_frame(stop), label[cut:], reference=data)
+    categories = Predictor.vocabulary(fit)
+    data = lgb.Dataset(encode(fit, categories), label[:cut], categorical_feature=CATEGORICAL)
+    valid = lgb.Dataset(encode(stop, categories), label[cut:], reference=data)
     booster = lgb.train(
         params,
         data,
@@ -133,7 +165,7 @@ def _fit(train: pl.DataFrame, label: np.ndarray, objective: dict):
         valid_sets=[valid],
         callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
     )
-    return booster, params | {"best_iteration": booster.best_iteration}
+    return Predictor(booster, categories), params | {"best_iteration": booster.best_iteration}
 
 
 def train_duration(
@@ -141,12 +173,12 @@ def train_duration(
 ) -> TrainedModel:
     train, evaluation = split(features, "duration_s", evaluation_share, min_runs)
     label = np.log(np.maximum(train["duration_s"].to_numpy(), 1.0))
-    booster, params = _fit(train, label, {"objective": "regression_l1", "metric": "l1"})
+    predictor, params = _fit(train, label, {"objective": "regression_l1", "metric": "l1"})
     actual = evaluation["duration_s"].to_numpy()
     return TrainedModel(
         DURATION,
-        booster,
-        duration_metrics(actual, predict_duration(booster, evaluation)),
+        predictor,
+        duration_metrics(actual, predict_duration(predictor, evaluation)),
         duration_metrics(actual, duration_baseline(evaluation)),
         params,
         FEATURES,
@@ -162,12 +194,12 @@ def train_outcome(
     label = train["succeeded"].to_numpy().astype(float)
     if len(np.unique(label)) < 2:
         raise InsufficientData("every training run has the same outcome: nothing to learn")
-    booster, params = _fit(train, label, {"objective": "binary", "metric": "binary_logloss"})
+    predictor, params = _fit(train, label, {"objective": "binary", "metric": "binary_logloss"})
     actual = evaluation["succeeded"].to_numpy().astype(int)
     return TrainedModel(
         OUTCOME,
-        booster,
-        outcome_metrics(actual, predict_success(booster, evaluation)),
+        predictor,
+        outcome_metrics(actual, predict_success(predictor, evaluation)),
         outcome_metrics(actual, outcome_baseline(evaluation)),
         params,
         FEATURES,
@@ -186,12 +218,12 @@ def beats(name: str, candidate: dict[str, float], other: dict[str, float]) -> bo
     return a != b and better(a, b) == a
 
 
-def evaluate(name: str, booster, evaluation: pl.DataFrame) -> dict[str, float]:
+def evaluate(name: str, predictor: Predictor, evaluation: pl.DataFrame) -> dict[str, float]:
     """A model's figures on an evaluation slice (used to compare a champion with a challenger)."""
     if name == DURATION:
         return duration_metrics(
-            evaluation["duration_s"].to_numpy(), predict_duration(booster, evaluation)
+            evaluation["duration_s"].to_numpy(), predict_duration(predictor, evaluation)
         )
     return outcome_metrics(
-        evaluation["succeeded"].to_numpy().astype(int), predict_success(booster, evaluation)
+        evaluation["succeeded"].to_numpy().astype(int), predict_success(predictor, evaluation)
     )
