@@ -74,6 +74,15 @@ EXPECTED_GRAPH = {
 }
 
 
+ML_GRAPH = {
+    "ml/build_predictions": {"core/pipeline_runs", "core/pipeline_jobs"},
+    "ml/model_quality": {"ml/build_predictions"},
+    # Training comes after scoring: a run is scored by a model that has not learnt from it.
+    "ml/build_duration_model": {"ml/build_predictions"},
+    "ml/build_outcome_model": {"ml/build_predictions"},
+}
+
+
 def test_asset_graph_is_pinned(tmp_path):
     graph = build_definitions(Home(tmp_path)).resolve_asset_graph()
     found = {
@@ -81,8 +90,9 @@ def test_asset_graph_is_pinned(tmp_path):
         for key in graph.get_all_asset_keys()
     }
     snapshot = found.pop("warehouse/snapshot")
-    assert found == EXPECTED_GRAPH
-    assert snapshot == set(EXPECTED_GRAPH)  # published after every table
+    assert found == EXPECTED_GRAPH | ML_GRAPH
+    tables = set(EXPECTED_GRAPH) | {"ml/build_predictions", "ml/model_quality"}
+    assert snapshot == tables  # published after every table
 
 
 def test_every_writing_asset_is_in_the_duckdb_pool(tmp_path):
@@ -205,3 +215,19 @@ def test_sensor_run_loads_its_file(tmp_path, monkeypatch):
         assert metadata["loaded"].value == 1
         assert metadata["files"].value == 1
         assert str(path.name) in metadata["report"].value
+
+
+def test_hourly_refresh_scores_and_daily_retrain_trains(tmp_path):
+    defs = build_definitions(Home(tmp_path))
+
+    def selected(job_name: str) -> set[str]:
+        job = defs.resolve_job_def(job_name)
+        return {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+
+    hourly = defs.resolve_schedule_def("hourly_refresh")
+    daily = defs.resolve_schedule_def("daily_retrain")
+    assert (hourly.cron_schedule, daily.cron_schedule) == ("0 * * * *", "30 3 * * *")
+    training = {"ml/build_duration_model", "ml/build_outcome_model"}
+    assert "ml/build_predictions" in selected(hourly.job_name)
+    assert not training & selected(hourly.job_name)
+    assert selected(daily.job_name) == training | {"ml/build_predictions"}
