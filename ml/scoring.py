@@ -18,9 +18,10 @@ from ml.train import DURATION, Predictor, predict_duration, predict_success
 PREDICTIONS_DDL = """
 CREATE SCHEMA IF NOT EXISTS ml;
 CREATE TABLE IF NOT EXISTS ml.build_predictions (
-    run_key VARCHAR, model VARCHAR, version VARCHAR, prediction DOUBLE,
-    trained_through TIMESTAMPTZ, started_at TIMESTAMPTZ, scored_at TIMESTAMPTZ,
-    PRIMARY KEY (run_key, model));
+    run_key VARCHAR, model_name VARCHAR, model_version VARCHAR,
+    predicted_duration_s DOUBLE, predicted_success_proba DOUBLE, scored_at TIMESTAMPTZ,
+    trained_through TIMESTAMPTZ, started_at TIMESTAMPTZ,
+    PRIMARY KEY (run_key, model_name));
 """
 
 
@@ -34,23 +35,28 @@ class Champion:
 
 def unscored(conn, features: pl.DataFrame, model: str) -> pl.DataFrame:
     """The runs the model has not scored yet."""
-    scored = arrow_query(conn, f"SELECT run_key FROM ml.build_predictions WHERE model = '{model}'")
+    scored = arrow_query(
+        conn, f"SELECT run_key FROM ml.build_predictions WHERE model_name = '{model}'"
+    )
     return features.join(scored, on="run_key", how="anti")
 
 
 def predictions(champion: Champion, runs: pl.DataFrame) -> pl.DataFrame:
     """One row per run: the champion's prediction (seconds, or the probability of success)."""
-    predict = predict_duration if champion.name == DURATION else predict_success
-    values = predict(champion.predictor, runs) if runs.height else []
+    duration = champion.name == DURATION
+    predict = predict_duration if duration else predict_success
+    values = pl.Series(predict(champion.predictor, runs) if runs.height else [], dtype=pl.Float64)
+    missing = pl.Series([None] * runs.height, dtype=pl.Float64)
     return pl.DataFrame(
         {
             "run_key": runs["run_key"],
-            "model": champion.name,
-            "version": champion.version,
-            "prediction": pl.Series(values, dtype=pl.Float64),
+            "model_name": champion.name,
+            "model_version": champion.version,
+            "predicted_duration_s": values if duration else missing,
+            "predicted_success_proba": missing if duration else values,
+            "scored_at": datetime.now(UTC),
             "trained_through": datetime.fromisoformat(champion.trained_through),
             "started_at": runs["started_at"],
-            "scored_at": datetime.now(UTC),
         }
     )
 
@@ -71,7 +77,8 @@ def store(conn, rows: pl.DataFrame) -> int:
 MODEL_QUALITY_SQL = """
 CREATE OR REPLACE TABLE ml.model_quality AS
 WITH outcomes AS (
-    SELECT p.model, p.version, p.prediction, r.duration_s,
+    SELECT p.model_name AS model, p.model_version AS version,
+        coalesce(p.predicted_duration_s, p.predicted_success_proba) AS prediction, r.duration_s,
         (r.conclusion = 'success')::INT AS succeeded
     FROM ml.build_predictions p
     JOIN core.pipeline_runs r USING (run_key)

@@ -70,10 +70,25 @@ class Predictor:
         return {c: sorted(features[c].drop_nulls().unique().to_list()) for c in CATEGORICAL}
 
     def frame(self, features: pl.DataFrame):
+        """The input as a named pandas frame (what the logged model's signature describes)."""
         return encode(features, self.categories)
 
     def raw(self, features: pl.DataFrame) -> np.ndarray:
-        return self.booster.predict(self.frame(features))
+        # A plain matrix skips pandas; one thread for a handful of rows skips waking a pool.
+        threads = 1 if features.height < 1000 else PARAMS["num_threads"]
+        return self.booster.predict(self.matrix(features), num_threads=threads)
+
+    def matrix(self, features: pl.DataFrame) -> np.ndarray:
+        if not hasattr(self, "_codes"):
+            self._codes = {c: {v: i for i, v in enumerate(vs)} for c, vs in self.categories.items()}
+        columns = []
+        for c in FEATURES:
+            if c in self._codes:
+                codes = self._codes[c]
+                columns.append([codes.get(v, np.nan) for v in features[c].to_list()])
+            else:
+                columns.append(features[c].cast(pl.Float64).to_numpy())
+        return np.array(columns, dtype=np.float64).T
 
 
 def encode(features: pl.DataFrame, categories: dict[str, list[str]]):

@@ -190,7 +190,8 @@ def test_runs_are_scored_once_by_the_champion_of_the_moment(demo_warehouse, tmp_
     assert dg.materialize(ml_table_assets, resources=resources).success
     with duckdb.connect(str(warehouse)) as conn:
         counts = conn.execute(
-            "SELECT model, version, count(*) FROM ml.build_predictions GROUP BY ALL ORDER BY 1"
+            "SELECT model_name, model_version, count(*) FROM ml.build_predictions"
+            " GROUP BY ALL ORDER BY 1"
         ).fetchall()
         started = conn.execute(
             "SELECT count(*) FROM core.pipeline_runs WHERE started_at IS NOT NULL"
