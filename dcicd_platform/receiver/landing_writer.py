@@ -12,6 +12,7 @@ leaves its current file behind; the next receiver on that folder cuts any partia
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import threading
@@ -155,10 +156,17 @@ class LandingWriter:
             if self._fd is None:
                 self._open()
             view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            os.fsync(self._fd)
+            try:
+                while view:
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+                os.fsync(self._fd)
+            except OSError:
+                # Disk full or failing: cut what part of the batch got in, so the next batch
+                # does not continue a broken line; these requests are answered with an error.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+                raise
             self._size += len(data)
             if self._size >= self.max_bytes:
                 self._publish_locked()
