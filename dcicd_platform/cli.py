@@ -291,6 +291,28 @@ def print_kpi_scorecard(home: Home) -> None:
     )
 
 
+def print_anomalies(home: Home) -> None:
+    """Open anomalies by kind and severity, and the latest critical ones."""
+    from dcicd_platform.resources import read_only_connection
+
+    with read_only_connection(home.warehouse) as conn:
+        counts = conn.execute(
+            "SELECT kind, count(*) FILTER (WHERE severity = 'critical'),"
+            " count(*) FILTER (WHERE severity = 'warning'), count(*) FILTER (WHERE severity ="
+            " 'info') FROM ml.anomalies WHERE cleared_at IS NULL GROUP BY kind ORDER BY kind"
+        ).fetchall()
+        latest = conn.execute(
+            "SELECT explanation FROM ml.anomalies WHERE cleared_at IS NULL AND severity ="
+            " 'critical' ORDER BY detected_at DESC LIMIT 5"
+        ).fetchall()
+    click.echo("Anomalies found (ml.anomalies):")
+    click.echo(render(["kind", "critical", "warning", "info"], counts, "table"))
+    if latest:
+        click.echo("latest critical:")
+        for (explanation,) in latest:
+            click.echo(f"  - {explanation}")
+
+
 def print_model_evaluation(home: Home) -> None:
     """The champions' figures on their evaluation slice (the most recent runs), with baselines."""
     from ml.registry import client
@@ -354,7 +376,7 @@ def demo(seed: int, days: int) -> None:
     ctx.invoke(ingest, paths=tuple(files))
     click.echo("materializing every asset (tables, then the build predictors) ...")
     run_refresh(home)
-    click.echo("scoring every run with the champion models ...")
+    click.echo("scoring every run with the champion models, then looking for anomalies ...")
     run_refresh(home, "score")
     click.echo("")
     click.echo(render(["table", "rows"], core_counts(home), "table"))
@@ -364,6 +386,8 @@ def demo(seed: int, days: int) -> None:
     print_kpi_scorecard(home)
     click.echo("")
     print_model_evaluation(home)
+    click.echo("")
+    print_anomalies(home)
     click.echo("")
     click.echo(f"demo ready in {time.monotonic() - started:.0f} s. Next:")
     click.echo("  open the UI:   make dev   (then http://127.0.0.1:3000)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dcicd_platform.assets.anomalies import anomalies
 from dcicd_platform.assets.config_tables import config_tables
 from dcicd_platform.assets.ml_models import ml_table_assets, training_assets
 from dcicd_platform.assets.raw_events import raw_events
@@ -32,7 +33,7 @@ from dcicd_platform.resources import (
 def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Definitions:
     """The platform's definitions over a home (default: DCICD_HOME)."""
     home = home or Home.from_env()
-    tables = [raw_events, config_tables, *sql_model_assets(), *ml_table_assets]
+    tables = [raw_events, config_tables, *sql_model_assets(), *ml_table_assets, anomalies]
     published = [key for assets_def in tables for key in assets_def.keys]
     return dg.Definitions(
         assets=[*tables, *training_assets, snapshot_asset(published)],

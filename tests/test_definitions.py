@@ -27,6 +27,7 @@ EXPECTED_GRAPH = {
     "core/pipeline_runs": {"raw/events", "config/services"},
     "core/pipeline_jobs": {"raw/events", "core/pipeline_runs"},
     "core/commits": {"raw/events"},
+    "core/health_samples": {"raw/events"},
     "core/deployments": {"raw/events", "config/services", "core/pipeline_runs"},
     "core/incidents": {
         "raw/events",
@@ -77,6 +78,16 @@ EXPECTED_GRAPH = {
 ML_GRAPH = {
     "ml/build_predictions": {"core/pipeline_runs", "core/pipeline_jobs"},
     "ml/model_quality": {"ml/build_predictions"},
+    "ml/anomalies": {
+        "core/pipeline_runs",
+        "core/health_samples",
+        "core/incidents",
+        "config/services",
+        "marts/production_deployments",
+        "marts/ci_cost_daily",
+        "ml/build_predictions",
+        "ml/model_quality",
+    },
     # Training comes after scoring: a run is scored by a model that has not learnt from it.
     "ml/build_duration_model": {"ml/build_predictions"},
     "ml/build_outcome_model": {"ml/build_predictions"},
@@ -91,7 +102,7 @@ def test_asset_graph_is_pinned(tmp_path):
     }
     snapshot = found.pop("warehouse/snapshot")
     assert found == EXPECTED_GRAPH | ML_GRAPH
-    tables = set(EXPECTED_GRAPH) | {"ml/build_predictions", "ml/model_quality"}
+    tables = set(EXPECTED_GRAPH) | {"ml/build_predictions", "ml/model_quality", "ml/anomalies"}
     assert snapshot == tables  # published after every table
 
 

@@ -30,9 +30,12 @@ score_job = dg.define_asset_job(
     "score",
     selection=SCORING
     | dg.AssetSelection.assets(
-        dg.AssetKey(["ml", "model_quality"]), dg.AssetKey(["warehouse", "snapshot"])
+        dg.AssetKey(["ml", "model_quality"]),
+        dg.AssetKey(["ml", "anomalies"]),
+        dg.AssetKey(["warehouse", "snapshot"]),
     ),
-    description="Score the runs no champion has scored yet and measure the champions live.",
+    description="Score the runs no champion has scored yet, measure the champions live, and "
+    "look for anomalies again.",
 )
 
 retrain_schedule = dg.ScheduleDefinition(

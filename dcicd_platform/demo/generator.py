@@ -520,8 +520,9 @@ class Simulation:
     def health_samples(self, profile: ServiceProfile, deployed: datetime, bad: bool) -> None:
         """Every 5 minutes from 30 minutes before a deployment to 30 minutes after it."""
         environment = profile.environments[0] if profile.environments else "production"
-        base_rate = self.rng.uniform(0.002, 0.008)
-        base_latency = self.rng.uniform(120, 400)
+        # A service's normal error rate and latency are its own, the same before every deploy.
+        steady = random.Random(profile.name)
+        base_rate, base_latency = steady.uniform(0.002, 0.008), steady.uniform(120, 400)
         for step in range(-6, 7):
             ts = deployed + timedelta(minutes=5 * step)
             after = step > 0

@@ -1,0 +1,113 @@
+"""Anomaly detectors: the statistics, each kind on the demo organisation, stable keys."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dcicd_platform.assets.anomalies import anomalies
+from dcicd_platform.config import parse_config
+from dcicd_platform.demo.generator import generate_organisation
+from dcicd_platform.demo.organisation import demo_config_yaml
+from dcicd_platform.ingest.loader import load_files
+from dcicd_platform.resources import SettingsResource, warehouse_resource
+from ml.anomaly import Thresholds, canary_verdict, detect_all, one_sided_proportion_p
+from tests.helpers import build_core
+
+END = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_canary_verdict_judges_harm_in_one_direction_with_an_effect_floor():
+    t = Thresholds()
+    before = [0.010, 0.011, 0.009, 0.010, 0.012, 0.010]
+    assert canary_verdict(before, [0.05, 0.06, 0.055, 0.07, 0.05, 0.06], t)[0] == "fail"
+    assert canary_verdict(before, [0.010, 0.011, 0.009, 0.012, 0.010, 0.011], t)[0] == "pass"
+    # Better after the deploy is not harm.
+    assert canary_verdict(before, [0.001, 0.002, 0.001, 0.002, 0.001, 0.002], t)[0] == "pass"
+    # Significant but tiny (5% worse, under the 20% floor): pass.
+    slightly = [x * 1.05 + 0.0001 for x in before]
+    assert canary_verdict(before, slightly, t)[0] == "pass"
+    assert canary_verdict(before, [0.05, 0.06], t)[0] == "nodata"
+
+
+def test_two_proportion_test():
+    assert one_sided_proportion_p(10, 20, 2, 100) < 1e-5
+    assert one_sided_proportion_p(2, 100, 10, 20) > 0.99  # lower is not a jump
+    assert 0.4 < one_sided_proportion_p(5, 100, 5, 100) < 0.6
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("anomalies")
+    files = generate_organisation(folder / "landing", seed=9, days=75, end=END)
+    path = folder / "warehouse.duckdb"
+    config = folder / "dcicd.yaml"
+    config.write_text(demo_config_yaml())
+    with duckdb.connect(str(path)) as conn:
+        load_files(conn, files)
+        build_core(conn, parse_config(demo_config_yaml()))
+    return path, config
+
+
+def test_the_demo_organisations_bad_deploys_are_found(demo):
+    path, _ = demo
+    with duckdb.connect(str(path)) as conn:
+        found = detect_all(conn, Thresholds())
+        # The generator titles each bad deploy's incident "Error rate up after deploying <sha>".
+        deployments = conn.execute(
+            "SELECT count(*) FROM marts.production_deployments"
+        ).fetchall()[0][0]
+        bad = {
+            key
+            for (key,) in conn.execute(
+                "SELECT DISTINCT d.deployment_key FROM marts.production_deployments d"
+                " JOIN core.incidents i ON i.service = d.service"
+                " AND i.title LIKE '%' || left(d.sha, 8) WHERE NOT d.is_rollback"
+            ).fetchall()
+        }
+    health = found.filter(found["kind"] == "deployment_health")
+    critical = set(health.filter(health["severity"] == "critical")["entity_key"])
+    assert len(bad) >= 5
+    assert len(bad & critical) / len(bad) > 0.7
+    # False positive rate: good deployments judged critical, among all good ones.
+    assert len(critical - bad) / (deployments - len(bad)) < 0.15
+    assert {"build_duration", "ci_cost", "deployment_health"} <= set(found["kind"])
+    assert found["anomaly_key"].is_unique().all()
+    assert found["severity"].is_in(["info", "warning", "critical"]).all()
+    assert found["explanation"].str.len_chars().min() > 20
+
+
+def test_the_asset_is_idempotent_and_clears_what_is_gone(demo, tmp_path):
+    import shutil
+
+    path, config = demo
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(path, warehouse)
+    resources = {
+        "warehouse": warehouse_resource(warehouse),
+        "settings": SettingsResource(config_file=str(config)),
+    }
+    # No model has scored anything yet (no ml tables): slow runs are judged by their history.
+    first = dg.materialize([anomalies], resources=resources)
+    assert first.success
+    with duckdb.connect(str(warehouse)) as conn:
+        rows = conn.execute("SELECT anomaly_key, first_seen_at FROM ml.anomalies").fetchall()
+    assert len(rows) > 10
+    again = dg.materialize([anomalies], resources=resources)
+    (event,) = again.asset_materializations_for_node("ml__anomalies")
+    assert event.metadata["new"].value == 0
+    with duckdb.connect(str(warehouse)) as conn:
+        assert (
+            conn.execute("SELECT anomaly_key, first_seen_at FROM ml.anomalies").fetchall() == rows
+        )  # the same keys, first seen when first seen
+        # Health samples withdrawn: their deployment anomalies clear, they are not deleted.
+        conn.execute("DELETE FROM core.health_samples")
+    dg.materialize([anomalies], resources=resources)
+    with duckdb.connect(str(warehouse)) as conn:
+        open_health, cleared = conn.execute(
+            "SELECT count(*) FILTER (WHERE cleared_at IS NULL), count(*) FILTER (WHERE cleared_at"
+            " IS NOT NULL) FROM ml.anomalies WHERE kind = 'deployment_health'"
+        ).fetchone()
+    # Deployments with an incident in the window stay failed; the rest cleared.
+    assert cleared > 0 and open_health < cleared
