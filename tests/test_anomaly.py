@@ -55,9 +55,9 @@ def test_the_demo_organisations_bad_deploys_are_found(demo):
     with duckdb.connect(str(path)) as conn:
         found = detect_all(conn, Thresholds())
         # The generator titles each bad deploy's incident "Error rate up after deploying <sha>".
-        deployments = conn.execute(
-            "SELECT count(*) FROM marts.production_deployments"
-        ).fetchall()[0][0]
+        deployments = conn.execute("SELECT count(*) FROM marts.production_deployments").fetchall()[
+            0
+        ][0]
         bad = {
             key
             for (key,) in conn.execute(
