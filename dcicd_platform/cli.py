@@ -15,6 +15,8 @@ import click
 
 from dcicd_platform.home import Home
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 # DuckDB caches what it writes: a cap keeps ingestion's memory flat however much it loads.
 INGEST_MEMORY_LIMIT = "1536MB"
 
@@ -139,7 +141,7 @@ def run_refresh(home: Home, job_name: str = "refresh") -> None:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config=QUIET,
         )
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
@@ -291,6 +293,93 @@ def print_kpi_scorecard(home: Home) -> None:
     )
 
 
+def run_automation(home: Home) -> list[tuple[str, str, str]]:
+    """Evaluate the anomaly sensor once and run what it asks for, in this process, recorded in
+    the Dagster instance (what the daemon does every minute): (job, anomaly, decision)."""
+    import dagster as dg
+
+    from dcicd_platform.definitions import build_definitions
+    from dcicd_platform.resources import HomeResource, SettingsResource
+
+    defs = build_definitions(home)
+    sensor = defs.resolve_sensor_def("anomaly_actions")
+    done = []
+    with dg.DagsterInstance.get() as instance:
+        context = dg.build_sensor_context(
+            instance=instance,
+            resources={"home": HomeResource(root=str(home.root)), "settings": SettingsResource()},
+        )
+        result = sensor.evaluate_tick(context)
+        for request in result.run_requests or []:
+            already = instance.get_runs(
+                filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key}), limit=1
+            )
+            if already:
+                continue
+            job = defs.resolve_job_def(request.job_name)
+            run = job.execute_in_process(
+                run_config={**request.run_config, **QUIET},
+                instance=instance,
+                tags={**request.tags, "dagster/run_key": request.run_key},
+                raise_on_error=False,
+            )
+            decision = run.output_for_node(list(job.graph.node_dict)[0]) if run.success else "error"
+            done.append((request.job_name, request.tags.get("dcicd/anomaly", ""), decision))
+    return done
+
+
+@main.command()
+def act() -> None:
+    """Act once on new anomalies (what the anomaly_actions sensor does every minute)."""
+    home = _home()
+    done = run_automation(home)
+    for job, anomaly, decision in done:
+        click.echo(f"{job:15s} {decision:17s} {anomaly}")
+    click.echo(f"{len(done)} action(s); every decision is in ops.actions")
+
+
+@main.command()
+@click.argument("anomaly_key")
+def approve(anomaly_key: str) -> None:
+    """Approve the pending rollback of a critical service's deployment, and run it."""
+    import dagster as dg
+
+    from dcicd_platform.definitions import build_definitions
+
+    home = _home()
+    job = build_definitions(home).resolve_job_def("rollback")
+    config = {"anomaly_key": anomaly_key, "approved": True}
+    with dg.DagsterInstance.get() as instance:
+        run = job.execute_in_process(
+            run_config={"ops": {"roll_back_deployment": {"config": config}}, **QUIET},
+            instance=instance,
+            tags={"dcicd/anomaly": anomaly_key, "dcicd/approved": "cli"},
+            raise_on_error=False,
+        )
+    if not run.success:
+        _fail(f"the rollback of {anomaly_key} failed; see `dagster dev` for the run log")
+    click.echo(f"rollback of {anomaly_key}: {run.output_for_node('roll_back_deployment')}")
+
+
+def print_actions(home: Home) -> None:
+    from dcicd_platform.resources import read_only_connection
+
+    with read_only_connection(home.warehouse) as conn:
+        exists = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops'"
+        ).fetchall()[0][0]
+        if not exists:
+            click.echo("Automation: no decision yet (no anomaly in the last day asked for one).")
+            return
+        rows = conn.execute(
+            "SELECT kind, decision, count(*), any_value(reason) FROM ops.actions"
+            " GROUP BY kind, decision ORDER BY kind, decision"
+        ).fetchall()
+        mode = conn.execute("SELECT any_value(mode) FROM ops.actions").fetchall()[0][0]
+    click.echo(f"Automation decisions (ops.actions), mode {mode}:")
+    click.echo(render(["action", "decision", "count", "for example"], rows, "table"))
+
+
 def print_anomalies(home: Home) -> None:
     """Open anomalies by kind and severity, and the latest critical ones."""
     from dcicd_platform.resources import read_only_connection
@@ -388,6 +477,10 @@ def demo(seed: int, days: int) -> None:
     print_model_evaluation(home)
     click.echo("")
     print_anomalies(home)
+    click.echo("")
+    click.echo("acting on the last day's anomalies (as the anomaly_actions sensor does) ...")
+    run_automation(home)
+    print_actions(home)
     click.echo("")
     click.echo(f"demo ready in {time.monotonic() - started:.0f} s. Next:")
     click.echo("  open the UI:   make dev   (then http://127.0.0.1:3000)")

@@ -103,6 +103,36 @@ class AnomalyThresholds(_Strict):
     health_min_effect: float = Field(default=0.2, ge=0)
 
 
+class RollbackBackend(_Strict):
+    """How a rollback is carried out (tokens come from the environment: DCICD_GITHUB_TOKEN)."""
+
+    kind: Literal["github_deployment", "github_workflow", "webhook", "command"] = (
+        "github_deployment"
+    )
+    github_api_url: str = "https://api.github.com"
+    workflow: str | None = None
+    webhook_url: str | None = None
+    command: str | None = None
+
+    @model_validator(mode="after")
+    def _has_what_it_needs(self) -> RollbackBackend:
+        needs = {"github_workflow": "workflow", "webhook": "webhook_url", "command": "command"}
+        key = needs.get(self.kind)
+        if key and not getattr(self, key):
+            raise ValueError(
+                f"automation.rollback.kind {self.kind} needs automation.rollback.{key}"
+            )
+        return self
+
+
+class Alerts(_Strict):
+    """Where alerts go, besides Slack (DCICD_SLACK_WEBHOOK_URL) and PagerDuty
+    (DCICD_PAGERDUTY_ROUTING_KEY) when those are set in the environment."""
+
+    webhook_url: str | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+
 class Automation(_Strict):
     """Guardrails of the automation that rolls back and pages."""
 
@@ -111,6 +141,9 @@ class Automation(_Strict):
     rollback_window_minutes: int = Field(default=30, ge=0)
     critical_services_need_approval: bool = True
     breaker_consecutive_failures: int = Field(default=3, ge=1)
+    act_on_anomalies_within_hours: int = Field(default=24, ge=1)
+    rollback: RollbackBackend = Field(default_factory=RollbackBackend)
+    alerts: Alerts = Field(default_factory=Alerts)
 
 
 class ModelQuality(_Strict):

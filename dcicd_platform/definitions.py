@@ -10,6 +10,7 @@ from dcicd_platform.assets.ml_models import ml_table_assets, training_assets
 from dcicd_platform.assets.raw_events import raw_events
 from dcicd_platform.assets.snapshot import snapshot_asset
 from dcicd_platform.assets.sql_models import sql_model_assets
+from dcicd_platform.automation.anomaly_sensor import anomaly_actions
 from dcicd_platform.automation.jobs import (
     ingest_job,
     refresh_data_job,
@@ -20,6 +21,7 @@ from dcicd_platform.automation.jobs import (
     score_job,
 )
 from dcicd_platform.automation.landing_sensor import landing_sensor
+from dcicd_platform.automation.responses import RESPONSE_JOBS
 from dcicd_platform.checks.asset_checks import quality_checks
 from dcicd_platform.home import Home
 from dcicd_platform.resources import (
@@ -38,9 +40,9 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
     return dg.Definitions(
         assets=[*tables, *training_assets, snapshot_asset(published)],
         asset_checks=quality_checks(),
-        jobs=[refresh_job, refresh_data_job, retrain_job, score_job, ingest_job],
+        jobs=[refresh_job, refresh_data_job, retrain_job, score_job, ingest_job, *RESPONSE_JOBS],
         schedules=[refresh_schedule, retrain_schedule],
-        sensors=[landing_sensor],
+        sensors=[landing_sensor, anomaly_actions],
         # Every step writes the one DuckDB file, one at a time (the duckdb pool): a process per
         # step would only add start-up time.
         executor=dg.in_process_executor,

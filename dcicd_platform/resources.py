@@ -63,6 +63,12 @@ class MlflowResource(dg.ConfigurableResource):
 
         return client(self.tracking_uri, Path(self.artifacts))
 
+    def rollback_champion(self, model: str, reason: str) -> tuple[str, str]:
+        """Move the model's champion alias back to the version it replaced: (from, to)."""
+        from ml.registry import rollback_champion
+
+        return rollback_champion(self.client(), model, reason)
+
 
 class WarehouseBusy(RuntimeError):
     """The warehouse stayed locked by a writer for longer than the caller would wait."""

@@ -199,4 +199,9 @@ def demo_config_yaml() -> str:
             lines.append("    monthly_ci_budget_usd: 400")
         if s.name == "payments-api":
             lines.append("    ci_budget_usd_per_deployment: 1.50")
+    lines += [
+        "automation:",
+        "  mode: shadow  # decide and audit, execute nothing",
+        "  act_on_anomalies_within_hours: 168  # the demo acts on its last week",
+    ]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,77 @@
+"""The sensor that turns anomalies into actions: rollback, alert or model rollback.
+
+A critical deployment_health anomaly asks for a rollback, a model_accuracy anomaly for a model
+rollback, any other anomaly at or above `anomalies.min_severity_to_alert` for an alert. Only
+anomalies detected within `automation.act_on_anomalies_within_hours` are acted on (older ones
+are history), and the run key (job and anomaly key) makes each act at most once. It reads the
+warehouse read-only (the last published snapshot while a refresh writes).
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from dcicd_platform.automation.responses import OP_OF, alert, model_rollback, rollback
+from dcicd_platform.resources import HomeResource, SettingsResource, read_only_connection
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def job_for(kind: str, severity: str, min_severity: str) -> str | None:
+    if kind == "deployment_health" and severity == "critical":
+        return "rollback"
+    if kind == "model_accuracy":
+        return "model_rollback"
+    if SEVERITY_RANK[severity] >= SEVERITY_RANK[min_severity]:
+        return "alert"
+    return None
+
+
+def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest]:
+    exists = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ml' AND table_name = 'anomalies'"
+    ).fetchall()[0][0]
+    if not exists:
+        return []
+    rows = conn.execute(
+        "SELECT anomaly_key, kind, severity, service FROM ml.anomalies"
+        " WHERE cleared_at IS NULL AND detected_at >= ? ORDER BY detected_at",
+        [since],
+    ).fetchall()
+    requests = []
+    for key, kind, severity, service in rows:
+        job = job_for(kind, severity, min_severity)
+        if job is None:
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{job}:{key}",
+                job_name=job,
+                run_config={"ops": {OP_OF[job]: {"config": {"anomaly_key": key}}}},
+                tags={"dcicd/anomaly": key, "dcicd/service": service or ""},
+            )
+        )
+    return requests
+
+
+@dg.sensor(
+    jobs=[rollback, alert, model_rollback],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Acts on new anomalies within the guardrails (mode, window, cap, approval).",
+)
+def anomaly_actions(
+    context: dg.SensorEvaluationContext, home: HomeResource, settings: SettingsResource
+):
+    config = settings.load()
+    if config.automation.mode == "off":
+        return dg.SkipReason("automation mode is off")
+    warehouse = home.home.warehouse
+    if not warehouse.exists():
+        return dg.SkipReason(f"no warehouse at {warehouse} yet")
+    since = datetime.now(UTC) - timedelta(hours=config.automation.act_on_anomalies_within_hours)
+    with read_only_connection(warehouse) as conn:
+        requests = planned_runs(conn, config.anomalies.min_severity_to_alert, since)
+    if not requests:
+        return dg.SkipReason("no new anomaly to act on")
+    return requests

@@ -1,0 +1,271 @@
+"""Answering one anomaly: decide within the guardrails, act (or not), and audit in ops.actions.
+
+Every decision is recorded, taken or not: `executed`, `failed`, `shadow` (decided, nothing
+sent), `pending_approval` or `suppressed`, with the reason, the mode, the target, the status of
+the request and the times. An action's id is its kind and anomaly, so acting twice on the same
+anomaly updates one row (an approval turns `pending_approval` into what happened next).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dcicd_platform.automation import actions
+from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide
+from dcicd_platform.config import PlatformConfig
+
+OPS_DDL = """
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE TABLE IF NOT EXISTS ops.actions (
+    action_id VARCHAR PRIMARY KEY, kind VARCHAR, anomaly_key VARCHAR, service VARCHAR,
+    mode VARCHAR, decision VARCHAR, reason VARCHAR, target VARCHAR, request_status INTEGER,
+    attempts INTEGER, page BOOLEAN, requested_at TIMESTAMPTZ, finished_at TIMESTAMPTZ);
+"""
+
+
+@dataclass
+class Outcome:
+    action_id: str
+    decision: str
+    reason: str
+
+
+def _record(
+    conn,
+    kind: str,
+    anomaly: dict,
+    mode: str,
+    decision: str,
+    reason: str,
+    requested_at: datetime,
+    target: str = "",
+    sent: actions.Sent | None = None,
+    page: bool = False,
+) -> Outcome:
+    action_id = f"{kind}:{anomaly['anomaly_key']}"
+    conn.execute(
+        "INSERT OR REPLACE INTO ops.actions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            action_id,
+            kind,
+            anomaly["anomaly_key"],
+            anomaly.get("service"),
+            mode,
+            decision,
+            reason,
+            target,
+            sent.status if sent else None,
+            sent.attempts if sent else 0,
+            page,
+            requested_at,
+            datetime.now(UTC),
+        ],
+    )
+    return Outcome(action_id, decision, reason)
+
+
+def load_anomaly(conn, anomaly_key: str) -> dict:
+    result = conn.execute("SELECT * FROM ml.anomalies WHERE anomaly_key = ?", [anomaly_key])
+    names = [d[0] for d in result.description]
+    row = result.fetchall()
+    if not row:
+        raise LookupError(f"no anomaly {anomaly_key} in ml.anomalies")
+    return dict(zip(names, row[0], strict=True))
+
+
+def rollback_history(conn) -> list[PastRollback]:
+    rows = conn.execute(
+        "SELECT service, requested_at, decision FROM ops.actions WHERE kind = 'rollback'"
+        " ORDER BY requested_at"
+    ).fetchall()
+    as_outcome = {"executed": "execute", "failed": "execute"}
+    return [
+        PastRollback(
+            service,
+            at,
+            as_outcome.get(decision, decision),
+            {"executed": True, "failed": False}.get(decision),
+        )
+        for service, at, decision in rows
+    ]
+
+
+def rollback_target(conn, anomaly: dict) -> tuple[actions.RollbackTarget | None, datetime | None]:
+    """The deployment to undo and the last good sha before it in the same environment."""
+    row = conn.execute(
+        """SELECT d.service, d.repo, d.environment, d.sha, d.deployed_at,
+            (SELECT p.sha FROM marts.production_deployments p
+             WHERE p.service = d.service AND p.environment = d.environment
+                AND p.deployed_at < d.deployed_at AND NOT p.is_failed
+             ORDER BY p.deployed_at DESC LIMIT 1) AS good_sha
+        FROM marts.production_deployments d WHERE d.deployment_key = ?""",
+        [anomaly["entity_key"]],
+    ).fetchall()
+    if not row:
+        return None, None
+    service, repo, environment, sha, deployed_at, good = row[0]
+    if good is None:
+        return None, deployed_at
+    return actions.RollbackTarget(
+        service, repo, environment, good, sha, anomaly["anomaly_key"]
+    ), deployed_at
+
+
+def rollback_backend(config: PlatformConfig):
+    backend = config.automation.rollback
+    token = os.environ.get("DCICD_GITHUB_TOKEN", "")
+    if backend.kind == "github_deployment":
+        return actions.GitHubDeploymentRollback(backend.github_api_url, token)
+    if backend.kind == "github_workflow":
+        return actions.GitHubWorkflowRollback(backend.github_api_url, token, backend.workflow)
+    if backend.kind == "webhook":
+        return actions.WebhookRollback(backend.webhook_url)
+    return actions.CommandRollback(backend.command)
+
+
+def respond_rollback(
+    conn,
+    anomaly_key: str,
+    config: PlatformConfig,
+    *,
+    approved: bool = False,
+    now: datetime | None = None,
+    backend=None,
+) -> Outcome:
+    """Roll back the deployment a critical deployment_health anomaly names, if the guardrails
+    allow; record the decision either way."""
+    conn.execute(OPS_DDL)
+    now = now or datetime.now(UTC)
+    anomaly = load_anomaly(conn, anomaly_key)
+    mode = config.automation.mode
+    target, deployed_at = rollback_target(conn, anomaly)
+    if target is None:
+        return _record(
+            conn,
+            "rollback",
+            anomaly,
+            mode,
+            "suppressed",
+            "no earlier healthy deployment to roll back to",
+            now,
+        )
+    critical = any(
+        s.name == target.service and s.criticality == "critical" for s in config.services
+    )
+    request = RollbackRequest(anomaly_key, target.service, deployed_at, now, critical, approved)
+    decision = decide(request, rollback_history(conn), config.automation)
+    where = f"{target.repo} {target.environment} -> {target.good_sha[:8]}"
+    if decision.outcome != "execute":
+        names = {"shadow": "shadow", "pending_approval": "pending_approval"}
+        return _record(
+            conn,
+            "rollback",
+            anomaly,
+            mode,
+            names.get(decision.outcome, "suppressed"),
+            decision.reason,
+            now,
+            where,
+            page=decision.page,
+        )
+    sent = (backend or rollback_backend(config)).rollback(target)
+    return _record(
+        conn,
+        "rollback",
+        anomaly,
+        mode,
+        "executed" if sent.ok else "failed",
+        decision.reason if sent.ok else f"the rollback request failed: {sent.detail}",
+        now,
+        where,
+        sent,
+    )
+
+
+def respond_alert(
+    conn,
+    anomaly_key: str,
+    config: PlatformConfig,
+    *,
+    now: datetime | None = None,
+    resolve: bool = False,
+) -> Outcome:
+    """Send an anomaly (or its clearing) to every configured channel, in live mode."""
+    conn.execute(OPS_DDL)
+    now = now or datetime.now(UTC)
+    anomaly = load_anomaly(conn, anomaly_key)
+    mode = config.automation.mode
+    kind = "resolve_alert" if resolve else "alert"
+    if mode != "live":
+        decision = "suppressed" if mode == "off" else "shadow"
+        return _record(conn, kind, anomaly, mode, decision, f"mode {mode}: nothing sent", now)
+    channels: list[tuple[str, Callable[[], actions.Sent]]] = []
+    if url := os.environ.get("DCICD_SLACK_WEBHOOK_URL"):
+        text = ("Cleared: " if resolve else "") + anomaly["explanation"]
+        channels.append(("slack", lambda: actions.slack_alert(url, text)))
+    if key := os.environ.get("DCICD_PAGERDUTY_ROUTING_KEY"):
+        pd_url = config.automation.alerts.pagerduty_events_url
+        channels.append(
+            ("pagerduty", lambda: actions.pagerduty_event(key, anomaly, resolve, pd_url))
+        )
+    if hook := config.automation.alerts.webhook_url:
+        channels.append(
+            ("webhook", lambda: actions.webhook_alert(hook, anomaly | {"resolved": resolve}))
+        )
+    if not channels:
+        return _record(conn, kind, anomaly, mode, "suppressed", "no alert channel configured", now)
+    results = [(name, send()) for name, send in channels]
+    failed = [name for name, sent in results if not sent.ok]
+    return _record(
+        conn,
+        kind,
+        anomaly,
+        mode,
+        "failed" if failed else "executed",
+        f"failed: {', '.join(failed)}" if failed else "sent",
+        now,
+        ", ".join(name for name, _ in results),
+        results[-1][1],
+    )
+
+
+def respond_model_rollback(
+    conn, anomaly_key: str, config: PlatformConfig, mlflow_client, *, now: datetime | None = None
+) -> Outcome:
+    """Move a model's champion alias back when its live quality is under the floor."""
+    from ml.registry import rollback_champion
+
+    conn.execute(OPS_DDL)
+    now = now or datetime.now(UTC)
+    anomaly = load_anomaly(conn, anomaly_key)
+    mode = config.automation.mode
+    model, version = anomaly["entity_key"].split("|")
+    if mode != "live":
+        decision = "suppressed" if mode == "off" else "shadow"
+        return _record(
+            conn,
+            "model_rollback",
+            anomaly,
+            mode,
+            decision,
+            f"mode {mode}: {model} champion left at version {version}",
+            now,
+            model,
+        )
+    try:
+        moved_from, moved_to = rollback_champion(model, anomaly["explanation"])
+    except LookupError as exc:
+        return _record(conn, "model_rollback", anomaly, mode, "suppressed", str(exc), now, model)
+    return _record(
+        conn,
+        "model_rollback",
+        anomaly,
+        mode,
+        "executed",
+        f"champion moved from version {moved_from} to {moved_to}",
+        now,
+        model,
+    )

@@ -1,0 +1,88 @@
+"""The jobs the anomaly sensor launches: rollback, alert, model_rollback (one anomaly each).
+
+Each is also launchable by hand from the UI (Launchpad: `anomaly_key`, and for a rollback of
+a critical service `approved: true`) or from `dcicd approve ANOMALY_KEY`.
+"""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dcicd_platform.automation import respond
+from dcicd_platform.resources import DUCKDB_POOL, MlflowResource, SettingsResource
+
+
+class AnomalyConfig(dg.Config):
+    anomaly_key: str
+    approved: bool = False
+
+
+def _report(context: dg.OpExecutionContext, outcome: respond.Outcome) -> None:
+    context.log.info(f"{outcome.action_id}: {outcome.decision}: {outcome.reason}")
+    context.add_output_metadata({"decision": outcome.decision, "reason": outcome.reason})
+
+
+@dg.op(pool=DUCKDB_POOL)
+def roll_back_deployment(
+    context: dg.OpExecutionContext,
+    config: AnomalyConfig,
+    warehouse: DuckDBResource,
+    settings: SettingsResource,
+) -> str:
+    with warehouse.get_connection() as conn:
+        outcome = respond.respond_rollback(
+            conn, config.anomaly_key, settings.load(), approved=config.approved
+        )
+    _report(context, outcome)
+    return outcome.decision
+
+
+@dg.op(pool=DUCKDB_POOL)
+def send_alert(
+    context: dg.OpExecutionContext,
+    config: AnomalyConfig,
+    warehouse: DuckDBResource,
+    settings: SettingsResource,
+) -> str:
+    with warehouse.get_connection() as conn:
+        outcome = respond.respond_alert(conn, config.anomaly_key, settings.load())
+    _report(context, outcome)
+    return outcome.decision
+
+
+@dg.op(pool=DUCKDB_POOL)
+def roll_back_model(
+    context: dg.OpExecutionContext,
+    config: AnomalyConfig,
+    warehouse: DuckDBResource,
+    settings: SettingsResource,
+    mlflow: MlflowResource,
+) -> str:
+    with warehouse.get_connection() as conn:
+        outcome = respond.respond_model_rollback(
+            conn, config.anomaly_key, settings.load(), mlflow.rollback_champion
+        )
+    _report(context, outcome)
+    return outcome.decision
+
+
+@dg.job(description="Roll back the deployment a critical deployment_health anomaly names.")
+def rollback():
+    roll_back_deployment()
+
+
+@dg.job(description="Send an anomaly to Slack, PagerDuty and the alert webhook (live mode).")
+def alert():
+    send_alert()
+
+
+@dg.job(description="Move a model's champion alias back when its live quality falls.")
+def model_rollback():
+    roll_back_model()
+
+
+RESPONSE_JOBS = [rollback, alert, model_rollback]
+OP_OF = {
+    "rollback": "roll_back_deployment",
+    "alert": "send_alert",
+    "model_rollback": "roll_back_model",
+}
