@@ -478,7 +478,7 @@ def demo(seed: int, days: int) -> None:
     click.echo("")
     print_anomalies(home)
     click.echo("")
-    click.echo("acting on the last day's anomalies (as the anomaly_actions sensor does) ...")
+    click.echo("acting on recent anomalies in shadow mode (as the anomaly_actions sensor does) ...")
     run_automation(home)
     print_actions(home)
     click.echo("")

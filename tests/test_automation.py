@@ -1,0 +1,227 @@
+"""Automation: envelope files -> dcicd refresh -> the sensor -> a recorded rollback request.
+
+A real warehouse, a real Dagster instance (build_sensor_context), a real local HTTP server
+standing in for the rollback webhook, and the CLI in its own processes.
+"""
+
+import os
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dcicd_platform.automation import respond
+from dcicd_platform.automation.actions import WebhookRollback
+from dcicd_platform.automation.anomaly_sensor import anomaly_actions
+from dcicd_platform.config import parse_config
+from dcicd_platform.demo import payloads as pl
+from dcicd_platform.ingest.envelope import make_envelope, rfc3339
+from dcicd_platform.resources import HomeResource, SettingsResource
+from tests.helpers import write_envelopes
+from tests.recording_server import RecordingServer
+
+REPO = "acme/checkout"
+
+
+def deploy_events(
+    sha: str, deployed: datetime, deployment_id: int, bad: bool, rng, until: datetime
+) -> list[dict]:
+    """A production deployment of sha and the health samples around it, up to until."""
+    repo = pl.github_repository(REPO)
+    status = pl.github_deployment_status(
+        repo,
+        deployment_id,
+        deployment_id,
+        sha,
+        "production",
+        "success",
+        deployed - timedelta(minutes=3),
+        deployed,
+        "ana",
+    )
+    events = [make_envelope(f"d{deployment_id}", "github", "deployment_status", status, deployed)]
+    for step in range(-6, 7):
+        ts = deployed + timedelta(minutes=5 * step, seconds=1)
+        if ts > until:
+            break
+        worse = bad and step > 0
+        requests = rng.randint(2000, 6000)
+        rate = 0.005 * (rng.uniform(6, 10) if worse else rng.uniform(0.8, 1.2))
+        sample = {
+            "service": "checkout",
+            "environment": "production",
+            "ts": rfc3339(ts),
+            "requests": requests,
+            "errors": int(requests * rate),
+            "latency_p95_ms": 200 * (rng.uniform(1.5, 2) if worse else rng.uniform(0.9, 1.1)),
+        }
+        events.append(
+            make_envelope(f"h{deployment_id}-{step}", "metrics", "health_sample", sample, ts)
+        )
+    return events
+
+
+def config_yaml(mode: str, hook: str, critical: bool = False) -> str:
+    return f"""services:
+  - name: checkout
+    repositories: [{REPO}]
+    criticality: {"critical" if critical else "medium"}
+automation:
+  mode: {mode}
+  rollback:
+    kind: webhook
+    webhook_url: {hook}
+"""
+
+
+def dcicd(home: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"DCICD_HOME": str(home), "DCICD_CONFIG": str(config)}
+    env.pop("DAGSTER_HOME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "dcicd_platform.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def hook():
+    server = RecordingServer()
+    yield server
+    server.close()
+
+
+def landed_bad_deploy(tmp_path: Path, now: datetime) -> Path:
+    """A good deployment two hours ago and a bad one 21 minutes ago (its health samples every
+    5 minutes, the last a minute ago), as envelope files."""
+    rng = random.Random(4)
+    events = deploy_events("a" * 40, now - timedelta(hours=2), 1, False, rng, now)
+    events += deploy_events("b" * 40, now - timedelta(minutes=21), 2, True, rng, now)
+    return write_envelopes(tmp_path / "exports" / "events.ndjson", events)
+
+
+def test_end_to_end_a_bad_deploy_is_rolled_back_in_live_mode(tmp_path, hook):
+    now = datetime.now(UTC)
+    files = landed_bad_deploy(tmp_path, now)
+    home, config = tmp_path / "home", tmp_path / "dcicd.yaml"
+    config.write_text(config_yaml("live", hook.url + "/rollback"))
+    assert dcicd(home, config, "ingest", str(files)).returncode == 0
+    refreshed = dcicd(home, config, "refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    acted = dcicd(home, config, "act")
+    assert acted.returncode == 0, acted.stderr
+    assert "rollback" in acted.stdout and "executed" in acted.stdout
+    (request,) = [r for r in hook.requests if r["path"] == "/rollback"]
+    assert request["body"]["good_sha"] == "a" * 40 and request["body"]["bad_sha"] == "b" * 40
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        decision, requested_at = conn.execute(
+            "SELECT decision, requested_at FROM ops.actions WHERE kind = 'rollback'"
+        ).fetchone()
+    assert decision == "executed"
+    # From the bad deployment's last health sample landing to the rollback request.
+    assert requested_at - now < timedelta(minutes=5)
+    # Acting again does nothing more: the run key makes each anomaly act once.
+    assert "0 action(s)" in dcicd(home, config, "act").stdout
+    assert len([r for r in hook.requests if r["path"] == "/rollback"]) == 1
+
+
+def test_shadow_mode_never_sends_a_request_and_critical_services_wait(tmp_path, hook):
+    now = datetime.now(UTC)
+    files = landed_bad_deploy(tmp_path, now)
+    home, config = tmp_path / "home", tmp_path / "dcicd.yaml"
+    config.write_text(config_yaml("shadow", hook.url + "/rollback"))
+    assert dcicd(home, config, "ingest", str(files)).returncode == 0
+    assert dcicd(home, config, "refresh").returncode == 0
+    acted = dcicd(home, config, "act")
+    assert "shadow" in acted.stdout
+    assert hook.requests == []  # shadow: decided and audited, nothing sent
+    # Live, but the service is critical: the rollback waits for a human.
+    warehouse = home / "warehouse.duckdb"
+    settings = parse_config(config_yaml("live", hook.url + "/rollback", critical=True))
+    with duckdb.connect(str(warehouse)) as conn:
+        (key,) = conn.execute(
+            "SELECT anomaly_key FROM ml.anomalies WHERE kind = 'deployment_health'"
+        ).fetchone()
+        backend = WebhookRollback(hook.url + "/rollback")
+        waiting = respond.respond_rollback(conn, key, settings, backend=backend)
+        assert waiting.decision == "pending_approval" and hook.requests == []
+        approved = respond.respond_rollback(conn, key, settings, approved=True, backend=backend)
+        assert approved.decision == "executed" and len(hook.requests) == 1
+        assert conn.execute("SELECT count(*) FROM ops.actions").fetchone()[0] >= 1
+
+
+def test_failed_rollbacks_trip_the_breaker_and_page(tmp_path):
+    failing = RecordingServer([(500, 0.0)])
+    now = datetime.now(UTC)
+    files = landed_bad_deploy(tmp_path, now)
+    home, config = tmp_path / "home", tmp_path / "dcicd.yaml"
+    config.write_text(config_yaml("live", failing.url))
+    try:
+        assert dcicd(home, config, "ingest", str(files)).returncode == 0
+        assert dcicd(home, config, "refresh").returncode == 0
+        settings = parse_config(config_yaml("live", failing.url))
+        with duckdb.connect(str(home / "warehouse.duckdb")) as conn:
+            (key,) = conn.execute(
+                "SELECT anomaly_key FROM ml.anomalies WHERE kind = 'deployment_health'"
+            ).fetchone()
+            backend = WebhookRollback(failing.url)
+            conn.execute(respond.OPS_DDL)
+            decisions = []
+            for n in range(4):  # the same anomaly, acted on again by hand each time
+                conn.execute(
+                    "UPDATE ml.anomalies SET anomaly_key = ? WHERE anomaly_key = ?",
+                    [f"{key}-{n}", key if n == 0 else f"{key}-{n - 1}"],
+                )
+                outcome = respond.respond_rollback(conn, f"{key}-{n}", settings, backend=backend)
+                decisions.append(outcome.decision)
+            page = conn.execute(
+                "SELECT page FROM ops.actions ORDER BY requested_at DESC LIMIT 1"
+            ).fetchone()[0]
+    finally:
+        failing.close()
+    # Three failed rollbacks (each retried on the 500s), then the breaker: suppressed, paging.
+    assert decisions == ["failed", "failed", "failed", "suppressed"]
+    assert page is True
+
+
+def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    warehouse = home / "warehouse.duckdb"
+    now = datetime.now(UTC)
+    from ml.anomaly import ANOMALIES_DDL
+
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(ANOMALIES_DDL)
+        rows = [
+            ("deployment_health:1", "deployment_health", "critical", now),
+            ("deployment_health:2", "deployment_health", "warning", now),
+            ("ci_cost:1", "ci_cost", "info", now),
+            ("model_accuracy:1", "model_accuracy", "critical", now),
+            ("failure_rate:old", "failure_rate", "critical", now - timedelta(days=3)),
+        ]
+        for key, kind, severity, at in rows:
+            conn.execute(
+                "INSERT INTO ml.anomalies (anomaly_key, kind, severity, detected_at, service,"
+                " explanation) VALUES (?, ?, ?, ?, 'checkout', 'x')",
+                [key, kind, severity, at],
+            )
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance,
+            resources={"home": HomeResource(root=str(home)), "settings": SettingsResource()},
+        )
+        requests = anomaly_actions(context)
+    found = {(r.job_name, r.run_key) for r in requests}
+    assert found == {
+        ("rollback", "rollback:deployment_health:1"),
+        ("alert", "alert:deployment_health:2"),  # a warning alerts (min severity: warning)
+        ("model_rollback", "model_rollback:model_accuracy:1"),
+    }  # the info and the 3-day-old anomalies ask for nothing
