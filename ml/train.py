@@ -32,6 +32,8 @@ PARAMS = {
     "seed": 7,
     "verbose": -1,
     "num_threads": 2,
+    "deterministic": True,  # the same data gives the same model, run after run
+    "force_row_wise": True,
 }
 MAX_ROUNDS = 2000
 EARLY_STOPPING = 50

@@ -213,6 +213,17 @@ def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
                 " explanation) VALUES (?, ?, ?, ?, 'checkout', 'x')",
                 [key, kind, severity, at],
             )
+        # An alert was sent for an anomaly that has since cleared: it gets resolved.
+        conn.execute(
+            "INSERT INTO ml.anomalies (anomaly_key, kind, severity, detected_at, cleared_at)"
+            " VALUES ('ci_cost:gone', 'ci_cost', 'warning', ?, ?)",
+            [now - timedelta(days=2), now],
+        )
+        conn.execute(respond.OPS_DDL)
+        conn.execute(
+            "INSERT INTO ops.actions (action_id, kind, anomaly_key, decision)"
+            " VALUES ('alert:ci_cost:gone', 'alert', 'ci_cost:gone', 'executed')"
+        )
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
             instance=instance,
@@ -224,4 +235,60 @@ def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
         ("rollback", "rollback:deployment_health:1"),
         ("alert", "alert:deployment_health:2"),  # a warning alerts (min severity: warning)
         ("model_rollback", "model_rollback:model_accuracy:1"),
+        ("alert", "resolve:ci_cost:gone"),
     }  # the info and the 3-day-old anomalies ask for nothing
+
+
+def test_live_alerts_go_to_slack_and_pagerduty_and_resolve(tmp_path, hook, monkeypatch):
+    from ml.anomaly import ANOMALIES_DDL
+
+    monkeypatch.setenv("DCICD_SLACK_WEBHOOK_URL", hook.url + "/slack")
+    monkeypatch.setenv("DCICD_PAGERDUTY_ROUTING_KEY", "routing-key")
+    settings = parse_config(
+        f"automation:\n  mode: live\n  alerts:\n    pagerduty_events_url: {hook.url}/pd\n"
+    )
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.execute(ANOMALIES_DDL)
+        conn.execute(
+            "INSERT INTO ml.anomalies (anomaly_key, kind, severity, service, explanation)"
+            " VALUES ('ci_cost:1', 'ci_cost', 'warning', 'checkout', 'CI cost up 4x')"
+        )
+        assert respond.respond_alert(conn, "ci_cost:1", settings).decision == "executed"
+        assert respond.respond_alert(conn, "ci_cost:1", settings, resolve=True).decision == (
+            "executed"
+        )
+        shadow = parse_config("automation:\n  mode: shadow\n")
+        assert respond.respond_alert(conn, "ci_cost:1", shadow).decision == "shadow"
+    paths = [r["path"] for r in hook.requests]
+    assert paths == ["/slack", "/pd", "/slack", "/pd"]  # shadow sent nothing
+    assert hook.requests[1]["body"]["event_action"] == "trigger"
+    assert hook.requests[3]["body"]["event_action"] == "resolve"
+    assert hook.requests[2]["body"]["text"].startswith("Cleared: ")
+
+
+def test_self_healing_reruns_a_run_that_failed_only_in_known_flakes(tmp_path, hook):
+    from dcicd_platform.demo.generator import generate_organisation
+    from dcicd_platform.demo.organisation import demo_config_yaml
+    from dcicd_platform.ingest.loader import load_files
+    from tests.helpers import build_core
+
+    files = generate_organisation(tmp_path / "landing", seed=5, days=45)
+    live = parse_config(demo_config_yaml().replace("mode: shadow", "mode: live"))
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        load_files(conn, files)
+        build_core(conn, live)
+        flaky = respond.flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC))
+        assert flaky, "the demo organisation has flaky runs"
+        run_key, _, repo, run_id, jobs = flaky[-1]
+        shadow = parse_config(demo_config_yaml())
+        assert respond.respond_rerun(conn, run_key, shadow).decision == "shadow"
+        assert hook.requests == []
+        outcome = respond.respond_rerun(conn, run_key, live, api_url=hook.url)
+        assert outcome.decision == "executed", outcome.reason
+        # A run that did not fail only in flakes is not re-run.
+        (green,) = conn.execute(
+            "SELECT run_key FROM core.pipeline_runs WHERE conclusion = 'success' LIMIT 1"
+        ).fetchone()
+        assert respond.respond_rerun(conn, green, live, api_url=hook.url).decision == ("suppressed")
+    (request,) = hook.requests
+    assert request["path"] == f"/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs"

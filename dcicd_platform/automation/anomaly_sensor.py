@@ -1,7 +1,9 @@
 """The sensor that turns anomalies into actions: rollback, alert or model rollback.
 
 A critical deployment_health anomaly asks for a rollback, a model_accuracy anomaly for a model
-rollback, any other anomaly at or above `anomalies.min_severity_to_alert` for an alert. Only
+rollback, any other anomaly at or above `anomalies.min_severity_to_alert` for an alert; an
+alert whose anomaly cleared, for its resolution; a failed GitHub run whose failed jobs are all
+known flakes, for a re-run of those jobs (self-healing). Only
 anomalies detected within `automation.act_on_anomalies_within_hours` are acted on (older ones
 are history), and the run key (job and anomaly key) makes each act at most once. It reads the
 warehouse read-only (the last published snapshot while a refresh writes).
@@ -11,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from dcicd_platform.automation.responses import OP_OF, alert, model_rollback, rollback
+from dcicd_platform.automation.respond import flaky_failures
+from dcicd_platform.automation.responses import OP_OF, alert, model_rollback, rerun, rollback
 from dcicd_platform.resources import HomeResource, SettingsResource, read_only_connection
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -51,11 +54,50 @@ def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest
                 tags={"dcicd/anomaly": key, "dcicd/service": service or ""},
             )
         )
-    return requests
+    return requests + _resolutions(conn) + _reruns(conn, since)
+
+
+def _reruns(conn, since: datetime) -> list[dg.RunRequest]:
+    """Failed GitHub runs whose failed jobs are all known flakes: re-run them, once."""
+    needed = {("core", "pipeline_runs"), ("core", "pipeline_jobs"), ("marts", "flaky_jobs")}
+    present = set(conn.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall())
+    if not needed <= present:
+        return []
+    return [
+        dg.RunRequest(
+            run_key=f"rerun:{run_key}",
+            job_name="rerun",
+            run_config={"ops": {"rerun_flaky_jobs": {"config": {"anomaly_key": run_key}}}},
+            tags={"dcicd/run": run_key, "dcicd/service": service or ""},
+        )
+        for run_key, service, *_ in flaky_failures(conn, since)
+    ]
+
+
+def _resolutions(conn) -> list[dg.RunRequest]:
+    """Alerts that were sent for anomalies that have since cleared: resolve them."""
+    exists = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'actions'"
+    ).fetchall()[0][0]
+    if not exists:
+        return []
+    rows = conn.execute(
+        "SELECT a.anomaly_key FROM ops.actions a JOIN ml.anomalies m USING (anomaly_key)"
+        " WHERE a.kind = 'alert' AND a.decision = 'executed' AND m.cleared_at IS NOT NULL"
+    ).fetchall()
+    return [
+        dg.RunRequest(
+            run_key=f"resolve:{key}",
+            job_name="alert",
+            run_config={"ops": {"send_alert": {"config": {"anomaly_key": key, "resolve": True}}}},
+            tags={"dcicd/anomaly": key},
+        )
+        for (key,) in rows
+    ]
 
 
 @dg.sensor(
-    jobs=[rollback, alert, model_rollback],
+    jobs=[rollback, alert, model_rollback, rerun],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Acts on new anomalies within the guardrails (mode, window, cap, approval).",

@@ -269,3 +269,70 @@ def respond_model_rollback(
         now,
         model,
     )
+
+
+FLAKY_FAILURE_SQL = """
+SELECT r.run_key, r.service, r.repo, r.provider_run_id, string_agg(j.job_name, ', ') AS jobs
+FROM core.pipeline_runs r
+JOIN core.pipeline_jobs j USING (run_key)
+LEFT JOIN marts.flaky_jobs f
+    ON f.repo = j.repo AND f.workflow = j.workflow AND f.job_name = j.job_name
+WHERE r.source = 'github' AND r.status = 'completed' AND r.conclusion = 'failure'
+    AND r.attempt = 1 AND r.finished_at >= $since AND j.conclusion = 'failure'
+GROUP BY r.run_key, r.service, r.repo, r.provider_run_id
+-- every failed job is a known flake: it failed and then passed on the same sha before
+HAVING bool_and(coalesce(f.flakes, 0) >= 2 AND f.flake_rate >= 0.02)
+"""
+
+
+def flaky_failures(conn, since: datetime) -> list[tuple]:
+    """GitHub runs that failed only in jobs known to flake: (run_key, service, repo, id, jobs)."""
+    return conn.execute(FLAKY_FAILURE_SQL, {"since": since}).fetchall()
+
+
+def respond_rerun(
+    conn,
+    run_key: str,
+    config: PlatformConfig,
+    *,
+    now: datetime | None = None,
+    api_url: str | None = None,
+) -> Outcome:
+    """Self-healing: re-run a run's failed jobs once when every one of them is a known flake."""
+    conn.execute(OPS_DDL)
+    now = now or datetime.now(UTC)
+    rows = [r for r in flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC)) if r[0] == run_key]
+    subject = {"anomaly_key": run_key, "service": rows[0][1] if rows else None}
+    mode = config.automation.mode
+    if not rows:
+        return _record(
+            conn,
+            "rerun",
+            subject,
+            mode,
+            "suppressed",
+            "not a run whose failed jobs are all known flakes",
+            now,
+        )
+    _, _, repo, provider_run_id, jobs = rows[0]
+    target = f"{repo} run {provider_run_id}: {jobs}"
+    if mode != "live":
+        decision = "suppressed" if mode == "off" else "shadow"
+        return _record(
+            conn, "rerun", subject, mode, decision, f"mode {mode}: not re-run", now, target
+        )
+    api = api_url or config.automation.rollback.github_api_url
+    sent = actions.rerun_failed_jobs(
+        api, os.environ.get("DCICD_GITHUB_TOKEN", ""), repo, provider_run_id
+    )
+    return _record(
+        conn,
+        "rerun",
+        subject,
+        mode,
+        "executed" if sent.ok else "failed",
+        f"known flakes re-run: {jobs}" if sent.ok else f"re-run failed: {sent.detail}",
+        now,
+        target,
+        sent,
+    )

@@ -13,7 +13,8 @@ from dcicd_platform.resources import DUCKDB_POOL, MlflowResource, SettingsResour
 
 class AnomalyConfig(dg.Config):
     anomaly_key: str
-    approved: bool = False
+    approved: bool = False  # a human approved this rollback (critical services wait for one)
+    resolve: bool = False  # the anomaly cleared: resolve the alert that was sent
 
 
 def _report(context: dg.OpExecutionContext, outcome: respond.Outcome) -> None:
@@ -44,7 +45,9 @@ def send_alert(
     settings: SettingsResource,
 ) -> str:
     with warehouse.get_connection() as conn:
-        outcome = respond.respond_alert(conn, config.anomaly_key, settings.load())
+        outcome = respond.respond_alert(
+            conn, config.anomaly_key, settings.load(), resolve=config.resolve
+        )
     _report(context, outcome)
     return outcome.decision
 
@@ -65,6 +68,19 @@ def roll_back_model(
     return outcome.decision
 
 
+@dg.op(pool=DUCKDB_POOL)
+def rerun_flaky_jobs(
+    context: dg.OpExecutionContext,
+    config: AnomalyConfig,
+    warehouse: DuckDBResource,
+    settings: SettingsResource,
+) -> str:
+    with warehouse.get_connection() as conn:
+        outcome = respond.respond_rerun(conn, config.anomaly_key, settings.load())
+    _report(context, outcome)
+    return outcome.decision
+
+
 @dg.job(description="Roll back the deployment a critical deployment_health anomaly names.")
 def rollback():
     roll_back_deployment()
@@ -80,8 +96,14 @@ def model_rollback():
     roll_back_model()
 
 
-RESPONSE_JOBS = [rollback, alert, model_rollback]
+@dg.job(description="Self-healing: re-run a failed run's jobs when all are known flakes.")
+def rerun():
+    rerun_flaky_jobs()
+
+
+RESPONSE_JOBS = [rollback, alert, model_rollback, rerun]
 OP_OF = {
+    "rerun": "rerun_flaky_jobs",
     "rollback": "roll_back_deployment",
     "alert": "send_alert",
     "model_rollback": "roll_back_model",
