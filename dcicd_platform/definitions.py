@@ -19,6 +19,8 @@ from dcicd_platform.automation.jobs import (
     retrain_job,
     retrain_schedule,
     score_job,
+    watch_job,
+    watch_schedule,
 )
 from dcicd_platform.automation.landing_sensor import landing_sensor
 from dcicd_platform.automation.responses import RESPONSE_JOBS
@@ -40,8 +42,16 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
     return dg.Definitions(
         assets=[*tables, *training_assets, snapshot_asset(published)],
         asset_checks=quality_checks(),
-        jobs=[refresh_job, refresh_data_job, retrain_job, score_job, ingest_job, *RESPONSE_JOBS],
-        schedules=[refresh_schedule, retrain_schedule],
+        jobs=[
+            refresh_job,
+            refresh_data_job,
+            retrain_job,
+            score_job,
+            watch_job,
+            ingest_job,
+            *RESPONSE_JOBS,
+        ],
+        schedules=[refresh_schedule, retrain_schedule, watch_schedule],
         sensors=[landing_sensor, anomaly_actions],
         # Every step writes the one DuckDB file, one at a time (the duckdb pool): a process per
         # step would only add start-up time.

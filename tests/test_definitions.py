@@ -242,3 +242,14 @@ def test_hourly_refresh_scores_and_daily_retrain_trains(tmp_path):
     assert "ml/build_predictions" in selected(hourly.job_name)
     assert not training & selected(hourly.job_name)
     assert selected(daily.job_name) == training | {"ml/build_predictions"}
+
+
+def test_anomalies_are_watched_every_five_minutes(tmp_path):
+    defs = build_definitions(Home(tmp_path))
+    watch = defs.resolve_schedule_def("watch_every_5_minutes")
+    assert watch.cron_schedule == "*/5 * * * *"
+    job = defs.resolve_job_def(watch.job_name)
+    selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert {"ml/anomalies", "core/health_samples", "marts/production_deployments"} <= selected
+    assert not selected & {"raw/events", "ml/build_duration_model", "ml/build_outcome_model"}
+    assert defs.resolve_sensor_def("anomaly_actions").job_names  # it acts on what watch finds

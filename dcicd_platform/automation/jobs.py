@@ -38,6 +38,26 @@ score_job = dg.define_asset_job(
     "look for anomalies again.",
 )
 
+ANOMALIES = dg.AssetSelection.assets(dg.AssetKey(["ml", "anomalies"]))
+RAW = dg.AssetSelection.assets(dg.AssetKey(["raw", "events"]))
+
+watch_job = dg.define_asset_job(
+    "watch",
+    selection=ANOMALIES.upstream() - RAW - TRAINING,
+    description="The tables anomalies are found in, and the anomalies: run every few minutes so "
+    "a bad deployment is judged while it can still be rolled back (raw.events is loaded by the "
+    "landing sensor as files arrive).",
+)
+
+watch_schedule = dg.ScheduleDefinition(
+    name="watch_every_5_minutes",
+    job=watch_job,
+    cron_schedule="*/5 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Look for anomalies every 5 minutes: the rollback window is 30.",
+)
+
 retrain_schedule = dg.ScheduleDefinition(
     name="daily_retrain",
     job=retrain_job,
