@@ -252,4 +252,5 @@ def test_anomalies_are_watched_every_five_minutes(tmp_path):
     selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert {"ml/anomalies", "core/health_samples", "marts/production_deployments"} <= selected
     assert not selected & {"raw/events", "ml/build_duration_model", "ml/build_outcome_model"}
-    assert defs.resolve_sensor_def("anomaly_actions").job_names  # it acts on what watch finds
+    sensor = defs.resolve_sensor_def("anomaly_actions")  # it acts on what watch finds
+    assert {t.job_name for t in sensor.targets} == {"rollback", "alert", "model_rollback", "rerun"}
