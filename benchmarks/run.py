@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["ingest.py", "refresh.py", "receiver.py", "ml.py"]
+BENCHMARKS = ["ingest.py", "refresh.py", "receiver.py", "ml.py", "anomalies.py"]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:

@@ -64,6 +64,9 @@ class Simulation:
             "incident": 0,
         }
         self.run_numbers: dict[str, int] = {}
+        # What was injected, for judging the detectors: one entry per production deployment
+        # with health samples (bad or not).
+        self.deployments: list[dict] = []
 
     # -- helpers ------------------------------------------------------------------------------
     def next_id(self, kind: str) -> int:
@@ -402,6 +405,9 @@ class Simulation:
                 at = deployed + self.minutes(6, 0.3)
         bad = not rollback and self.rng.random() < profile.bad_deploy_p
         self.health_samples(profile, deployed, bad)
+        self.deployments.append(
+            {"service": profile.name, "sha": sha, "deployed_at": deployed, "bad": bad}
+        )
         state.prod_sha = sha
         if not bad:
             state.good_sha = sha
