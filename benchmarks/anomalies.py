@@ -64,6 +64,9 @@ def main() -> None:
             "SELECT run_key, repo, started_at FROM core.pipeline_runs"
             " WHERE status = 'completed' AND conclusion = 'success'"
         ).fetchall()
+        run_of_job = dict(
+            conn.execute("SELECT job_key, run_key FROM core.pipeline_jobs").fetchall()
+        )
     print("labelled scenario set: the sample organisation, seed 7, 90 days to", END.date())
 
     # deployment_health: every deployment with health samples, bad or clean.
@@ -98,7 +101,7 @@ def main() -> None:
                 (simulation.start + timedelta(days=n)).date() for n in range(first, last + 1)
             }
     cost = found.filter(found["kind"] == "ci_cost")
-    cost_days = {tuple(k.split("|")) for k in cost["entity_key"] if "|budget|" not in k}
+    cost_days = {tuple(k.split("|")[:2]) for k in cost["entity_key"] if "|budget|" not in k}
     in_spike = {(r, d) for r, d in daily if d in spike.get(r, set())}
     hits = sum((r, str(d)) in cost_days for r, d in in_spike)
     false = sum((r, str(d)) in cost_days for r, d in daily if (r, d) not in in_spike)
@@ -113,7 +116,9 @@ def main() -> None:
         if profile.regression_from_day is not None:
             began = simulation.start + timedelta(days=profile.regression_from_day)
             regressed[profile.repo] = (began, began + timedelta(days=7))
-    slow = set(found.filter(found["kind"] == "build_duration")["entity_key"])
+    slow = {
+        run_of_job.get(k, k) for k in found.filter(found["kind"] == "build_duration")["entity_key"]
+    }  # a run counts as flagged when it, or one of its jobs, is
     window = [
         k
         for k, repo, at in runs

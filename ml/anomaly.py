@@ -106,6 +106,45 @@ def _table_exists(conn, schema: str, name: str) -> bool:
     )
 
 
+SLOW_JOBS_SQL = """
+WITH jobs AS (
+    SELECT j.job_key, j.run_key, j.repo, j.workflow, j.job_name, j.duration_s, j.finished_at,
+        r.service, quantile_cont(j.duration_s, 0.5) OVER w AS trailing_p50,
+        count(*) OVER w AS history
+    FROM core.pipeline_jobs j JOIN core.pipeline_runs r USING (run_key)
+    WHERE j.status = 'completed' AND j.conclusion = 'success' AND j.duration_s > 0
+    -- the same job under the same trigger: a pull request may run fewer tests than a push
+    WINDOW w AS (PARTITION BY j.repo, j.workflow, j.job_name, r.trigger_event
+        ORDER BY j.started_at ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
+)
+SELECT * FROM jobs WHERE history >= 5 AND duration_s >= $ratio * trailing_p50
+"""
+
+
+def slow_jobs(conn, t: Thresholds) -> list[dict]:
+    """A job far slower than its own last runs: what a run's total hides when jobs run in
+    parallel (one slow job among several barely moves the run)."""
+    rows = []
+    for r in _rows(conn, SLOW_JOBS_SQL, {"ratio": t.build_duration_ratio}):
+        ratio = r["duration_s"] / r["trailing_p50"]
+        rows.append(
+            {
+                "kind": "build_duration",
+                "service": r["service"],
+                "entity_key": r["job_key"],
+                "detected_at": r["finished_at"],
+                "observed": r["duration_s"],
+                "expected": r["trailing_p50"],
+                "score": ratio,
+                "severity": "warning" if ratio >= 2 * t.build_duration_ratio - 1 else "info",
+                "explanation": f"{r['repo']} {r['workflow']} job {r['job_name']} took"
+                f" {r['duration_s'] / 60:.1f} min, {ratio:.1f}x its last runs' median"
+                f" ({r['trailing_p50'] / 60:.1f} min) (run {r['run_key']})",
+            }
+        )
+    return rows
+
+
 def build_duration(conn, t: Thresholds) -> pl.DataFrame:
     predicted = (
         "SELECT run_key, predicted_duration_s FROM ml.build_predictions"
@@ -137,7 +176,7 @@ def build_duration(conn, t: Thresholds) -> pl.DataFrame:
                 f" ({r['expected_s'] / 60:.1f} min)",
             }
         )
-    return _frame(rows)
+    return _frame(rows + slow_jobs(conn, t))
 
 
 # --- failure rate ------------------------------------------------------------------------------
@@ -209,12 +248,17 @@ def failure_rate(conn, t: Thresholds) -> pl.DataFrame:
 # --- CI cost -----------------------------------------------------------------------------------
 COST_SQL = """
 WITH daily AS (
-    SELECT repo, day, sum(cost_usd)::DOUBLE AS cost FROM marts.ci_cost_daily GROUP BY ALL
+    SELECT repo, NULL AS job_name, day, sum(cost_usd)::DOUBLE AS cost
+    FROM marts.ci_cost_daily GROUP BY ALL
+    UNION ALL
+    -- per job too: one job costing far more is lost in a repository's day of many jobs
+    SELECT repo, job_name, day, sum(cost_usd)::DOUBLE FROM marts.ci_job_costs GROUP BY ALL
 ), services AS (
     SELECT service, unnest(repositories) AS repo FROM config.services
 )
-SELECT d.repo, coalesce(s.service, d.repo) AS service, d.day, d.cost,
-    (SELECT list(b.cost) FROM daily b WHERE b.repo = d.repo AND b.day < d.day
+SELECT d.repo, d.job_name, coalesce(s.service, d.repo) AS service, d.day, d.cost,
+    (SELECT list(b.cost) FROM daily b WHERE b.repo = d.repo
+        AND b.job_name IS NOT DISTINCT FROM d.job_name AND b.day < d.day
         AND b.day >= d.day - INTERVAL 56 DAY AND dayofweek(b.day) = dayofweek(d.day))
         AS same_weekdays
 FROM daily d LEFT JOIN services s USING (repo)
@@ -251,17 +295,19 @@ def ci_cost(conn, t: Thresholds) -> pl.DataFrame:
         z = (r["cost"] - median) / scale
         if z <= t.cost_robust_z:
             continue
+        what = r["repo"] + (f" job {r['job_name']}" if r["job_name"] else "")
         rows.append(
             {
                 "kind": "ci_cost",
                 "service": r["service"],
-                "entity_key": f"{r['repo']}|{r['day']}",
+                "entity_key": f"{r['repo']}|{r['day']}"
+                + (f"|job|{r['job_name']}" if r["job_name"] else ""),
                 "detected_at": _end_of(r["day"]),
                 "observed": r["cost"],
                 "expected": median,
                 "score": z,
                 "severity": "critical" if z > 2 * t.cost_robust_z else "warning",
-                "explanation": f"{r['repo']} spent ${r['cost']:.2f} on CI on"
+                "explanation": f"{what} spent ${r['cost']:.2f} on CI on"
                 f" {r['day']:%a %Y-%m-%d}, against ${median:.2f} on the same weekday before"
                 f" (robust z {z:.1f})",
             }
