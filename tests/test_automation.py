@@ -292,3 +292,44 @@ def test_self_healing_reruns_a_run_that_failed_only_in_known_flakes(tmp_path, ho
         assert respond.respond_rerun(conn, green, live, api_url=hook.url).decision == ("suppressed")
     (request,) = hook.requests
     assert request["path"] == f"/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
+
+
+def test_model_rollback_moves_the_champion_back_through_the_job(tmp_path):
+    """A model_accuracy anomaly, the model_rollback job in live mode, a real sqlite registry."""
+    from dcicd_platform.automation.responses import model_rollback
+    from dcicd_platform.resources import MlflowResource, warehouse_resource
+    from ml.anomaly import ANOMALIES_DDL
+    from ml.registry import CHAMPION, champion_version
+
+    mlflow = MlflowResource(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifacts=str(tmp_path / "art")
+    )
+    client = mlflow.client()
+    client.create_registered_model("build_duration")
+    for _ in range(2):
+        client.create_model_version("build_duration", source=(tmp_path / "m").as_uri())
+    client.set_model_version_tag("build_duration", "2", "previous_champion", "1")
+    client.set_registered_model_alias("build_duration", CHAMPION, "2")
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(ANOMALIES_DDL)
+        conn.execute(
+            "INSERT INTO ml.anomalies (anomaly_key, kind, severity, entity_key, explanation)"
+            " VALUES ('model_accuracy:1', 'model_accuracy', 'critical', 'build_duration|2',"
+            " 'build_duration version 2: within 20% 55% on 80 live runs, under its 70% floor')"
+        )
+    config = tmp_path / "dcicd.yaml"
+    config.write_text("automation:\n  mode: live\n")
+    result = model_rollback.execute_in_process(
+        run_config={"ops": {"roll_back_model": {"config": {"anomaly_key": "model_accuracy:1"}}}},
+        resources={
+            "warehouse": warehouse_resource(warehouse),
+            "settings": SettingsResource(config_file=str(config)),
+            "mlflow": mlflow,
+        },
+    )
+    assert result.output_for_node("roll_back_model") == "executed"
+    assert champion_version(client, "build_duration") == "1"
+    with duckdb.connect(str(warehouse)) as conn:
+        (reason,) = conn.execute("SELECT reason FROM ops.actions").fetchone()
+    assert reason == "champion moved from version 2 to 1"

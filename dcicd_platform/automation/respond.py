@@ -67,6 +67,16 @@ def _record(
     return Outcome(action_id, decision, reason)
 
 
+def _unless_live(
+    conn, kind: str, subject: dict, mode: str, what: str, now: datetime, target: str = ""
+) -> Outcome | None:
+    """Off: suppressed; shadow: decided, not done; both audited. Live: None (go on)."""
+    if mode == "live":
+        return None
+    decision = "suppressed" if mode == "off" else "shadow"
+    return _record(conn, kind, subject, mode, decision, f"mode {mode}: {what}", now, target)
+
+
 def load_anomaly(conn, anomaly_key: str) -> dict:
     result = conn.execute("SELECT * FROM ml.anomalies WHERE anomaly_key = ?", [anomaly_key])
     names = [d[0] for d in result.description]
@@ -199,9 +209,8 @@ def respond_alert(
     anomaly = load_anomaly(conn, anomaly_key)
     mode = config.automation.mode
     kind = "resolve_alert" if resolve else "alert"
-    if mode != "live":
-        decision = "suppressed" if mode == "off" else "shadow"
-        return _record(conn, kind, anomaly, mode, decision, f"mode {mode}: nothing sent", now)
+    if waiting := _unless_live(conn, kind, anomaly, mode, "nothing sent", now):
+        return waiting
     channels: list[tuple[str, Callable[[], actions.Sent]]] = []
     if url := os.environ.get("DCICD_SLACK_WEBHOOK_URL"):
         text = ("Cleared: " if resolve else "") + anomaly["explanation"]
@@ -233,42 +242,29 @@ def respond_alert(
 
 
 def respond_model_rollback(
-    conn, anomaly_key: str, config: PlatformConfig, mlflow_client, *, now: datetime | None = None
+    conn,
+    anomaly_key: str,
+    config: PlatformConfig,
+    rollback_champion: Callable[[str, str], tuple[str, str]],
+    *,
+    now: datetime | None = None,
 ) -> Outcome:
-    """Move a model's champion alias back when its live quality is under the floor."""
-    from ml.registry import rollback_champion
-
+    """Move a model's champion alias back when its live quality is under the floor
+    (rollback_champion: MlflowResource.rollback_champion, (model, reason) -> (from, to))."""
     conn.execute(OPS_DDL)
     now = now or datetime.now(UTC)
     anomaly = load_anomaly(conn, anomaly_key)
     mode = config.automation.mode
     model, version = anomaly["entity_key"].split("|")
-    if mode != "live":
-        decision = "suppressed" if mode == "off" else "shadow"
-        return _record(
-            conn,
-            "model_rollback",
-            anomaly,
-            mode,
-            decision,
-            f"mode {mode}: {model} champion left at version {version}",
-            now,
-            model,
-        )
+    kept = f"{model} champion left at version {version}"
+    if waiting := _unless_live(conn, "model_rollback", anomaly, mode, kept, now, model):
+        return waiting
     try:
         moved_from, moved_to = rollback_champion(model, anomaly["explanation"])
     except LookupError as exc:
         return _record(conn, "model_rollback", anomaly, mode, "suppressed", str(exc), now, model)
-    return _record(
-        conn,
-        "model_rollback",
-        anomaly,
-        mode,
-        "executed",
-        f"champion moved from version {moved_from} to {moved_to}",
-        now,
-        model,
-    )
+    moved = f"champion moved from version {moved_from} to {moved_to}"
+    return _record(conn, "model_rollback", anomaly, mode, "executed", moved, now, model)
 
 
 FLAKY_FAILURE_SQL = """
@@ -316,11 +312,8 @@ def respond_rerun(
         )
     _, _, repo, provider_run_id, jobs = rows[0]
     target = f"{repo} run {provider_run_id}: {jobs}"
-    if mode != "live":
-        decision = "suppressed" if mode == "off" else "shadow"
-        return _record(
-            conn, "rerun", subject, mode, decision, f"mode {mode}: not re-run", now, target
-        )
+    if waiting := _unless_live(conn, "rerun", subject, mode, "not re-run", now, target):
+        return waiting
     api = api_url or config.automation.rollback.github_api_url
     sent = actions.rerun_failed_jobs(
         api, os.environ.get("DCICD_GITHUB_TOKEN", ""), repo, provider_run_id

@@ -17,9 +17,13 @@ class AnomalyConfig(dg.Config):
     resolve: bool = False  # the anomaly cleared: resolve the alert that was sent
 
 
-def _report(context: dg.OpExecutionContext, outcome: respond.Outcome) -> None:
+def _respond(context: dg.OpExecutionContext, warehouse: DuckDBResource, answer) -> str:
+    """Run one responder on a warehouse connection; log and return its decision."""
+    with warehouse.get_connection() as conn:
+        outcome = answer(conn)
     context.log.info(f"{outcome.action_id}: {outcome.decision}: {outcome.reason}")
     context.add_output_metadata({"decision": outcome.decision, "reason": outcome.reason})
+    return outcome.decision
 
 
 @dg.op(pool=DUCKDB_POOL)
@@ -29,12 +33,13 @@ def roll_back_deployment(
     warehouse: DuckDBResource,
     settings: SettingsResource,
 ) -> str:
-    with warehouse.get_connection() as conn:
-        outcome = respond.respond_rollback(
+    return _respond(
+        context,
+        warehouse,
+        lambda conn: respond.respond_rollback(
             conn, config.anomaly_key, settings.load(), approved=config.approved
-        )
-    _report(context, outcome)
-    return outcome.decision
+        ),
+    )
 
 
 @dg.op(pool=DUCKDB_POOL)
@@ -44,12 +49,13 @@ def send_alert(
     warehouse: DuckDBResource,
     settings: SettingsResource,
 ) -> str:
-    with warehouse.get_connection() as conn:
-        outcome = respond.respond_alert(
+    return _respond(
+        context,
+        warehouse,
+        lambda conn: respond.respond_alert(
             conn, config.anomaly_key, settings.load(), resolve=config.resolve
-        )
-    _report(context, outcome)
-    return outcome.decision
+        ),
+    )
 
 
 @dg.op(pool=DUCKDB_POOL)
@@ -60,12 +66,13 @@ def roll_back_model(
     settings: SettingsResource,
     mlflow: MlflowResource,
 ) -> str:
-    with warehouse.get_connection() as conn:
-        outcome = respond.respond_model_rollback(
+    return _respond(
+        context,
+        warehouse,
+        lambda conn: respond.respond_model_rollback(
             conn, config.anomaly_key, settings.load(), mlflow.rollback_champion
-        )
-    _report(context, outcome)
-    return outcome.decision
+        ),
+    )
 
 
 @dg.op(pool=DUCKDB_POOL)
@@ -75,10 +82,11 @@ def rerun_flaky_jobs(
     warehouse: DuckDBResource,
     settings: SettingsResource,
 ) -> str:
-    with warehouse.get_connection() as conn:
-        outcome = respond.respond_rerun(conn, config.anomaly_key, settings.load())
-    _report(context, outcome)
-    return outcome.decision
+    return _respond(
+        context,
+        warehouse,
+        lambda conn: respond.respond_rerun(conn, config.anomaly_key, settings.load()),
+    )
 
 
 @dg.job(description="Roll back the deployment a critical deployment_health anomaly names.")
