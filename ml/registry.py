@@ -35,8 +35,16 @@ def client(tracking_uri: str, artifacts: Path):
     import mlflow
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # mlflow also exports the URI to this process's environment (for child processes); put the
+    # environment back as the user set it, so one home's registry never leaks into another's.
+    exported = {v: os.environ.get(v) for v in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    for variable, value in exported.items():
+        if value is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = value
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         artifacts.mkdir(parents=True, exist_ok=True)
         mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts.absolute().as_uri())

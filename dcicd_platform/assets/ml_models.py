@@ -16,7 +16,7 @@ PREDICTIONS = dg.AssetKey(["ml", "build_predictions"])
 MODEL_NAMES = ("build_duration", "build_outcome")
 
 
-def _champions(mlflow: MlflowResource) -> list:
+def _champions(mlflow: MlflowResource, log) -> list:
     from ml.registry import champion_version, load_version
     from ml.scoring import Champion
 
@@ -24,9 +24,13 @@ def _champions(mlflow: MlflowResource) -> list:
     found = []
     for name in MODEL_NAMES:
         version = champion_version(client, name)
-        if version is not None:
-            trained_through = client.get_model_version(name, version).tags["trained_through"]
-            found.append(Champion(name, version, load_version(name, version), trained_through))
+        if version is None:
+            continue
+        trained_through = client.get_model_version(name, version).tags.get("trained_through")
+        if trained_through is None:  # not registered by dcicd: live quality could not be judged
+            log.warning(f"{name} version {version} has no trained_through tag: not used")
+            continue
+        found.append(Champion(name, version, load_version(name, version), trained_through))
     return found
 
 
@@ -46,7 +50,7 @@ def build_predictions(
     from ml.features import features_from_warehouse
     from ml.scoring import PREDICTIONS_DDL, predictions, store, unscored
 
-    champions = _champions(mlflow)
+    champions = _champions(mlflow, context.log)
     metadata = {}
     with warehouse.get_connection() as conn:
         prepare_session(conn)
