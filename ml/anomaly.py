@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import statistics
 from dataclasses import dataclass
 
 import polars as pl
@@ -277,20 +278,14 @@ GROUP BY s.service
 """
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def ci_cost(conn, t: Thresholds) -> pl.DataFrame:
     rows = []
     for r in _rows(conn, COST_SQL):
         history = r["same_weekdays"] or []
         if len(history) < 4:
             continue
-        median = _median(history)
-        mad = _median([abs(x - median) for x in history])
+        median = statistics.median(history)
+        mad = statistics.median([abs(x - median) for x in history])
         scale = max(1.4826 * mad, 0.1 * median, 0.01)  # a flat history is not infinitely sure
         z = (r["cost"] - median) / scale
         if z <= t.cost_robust_z:
@@ -370,8 +365,12 @@ def canary_verdict(before: list[float], after: list[float], t: Thresholds) -> tu
     if len(before) < 3 or len(after) < 3:
         return "nodata", math.nan
     p = float(mannwhitneyu(after, before, alternative="greater").pvalue)
-    base = _median(before)
-    effect = (_median(after) - base) / base if base > 0 else (math.inf if _median(after) > 0 else 0)
+    base = statistics.median(before)
+    effect = (
+        (statistics.median(after) - base) / base
+        if base > 0
+        else (math.inf if statistics.median(after) > 0 else 0)
+    )
     return ("fail" if p < t.health_p_value and effect >= t.health_min_effect else "pass"), p
 
 
@@ -393,7 +392,10 @@ def deployment_health(conn, t: Thresholds) -> pl.DataFrame:
         if verdict == "pass":
             continue
         failing = [m for m, v in judged.items() if v[0] == "fail"]
-        before, after = _median(r["rate_before"] or [0]), _median(r["rate_after"] or [0])
+        before, after = (
+            statistics.median(r["rate_before"] or [0]),
+            statistics.median(r["rate_after"] or [0]),
+        )
         reasons = ", ".join(failing) + (" up" if failing else "")
         if r["incidents"]:
             reasons += ("; " if reasons else "") + f"{r['incidents']} incident(s) opened"

@@ -195,7 +195,7 @@ def train_duration(
     return TrainedModel(
         DURATION,
         predictor,
-        duration_metrics(actual, predict_duration(predictor, evaluation)),
+        evaluate(DURATION, predictor, evaluation),
         duration_metrics(actual, duration_baseline(evaluation)),
         params,
         FEATURES,
@@ -216,7 +216,7 @@ def train_outcome(
     return TrainedModel(
         OUTCOME,
         predictor,
-        outcome_metrics(actual, predict_success(predictor, evaluation)),
+        evaluate(OUTCOME, predictor, evaluation),
         outcome_metrics(actual, outcome_baseline(evaluation)),
         params,
         FEATURES,

@@ -30,11 +30,16 @@ def job_for(kind: str, severity: str, min_severity: str) -> str | None:
     return None
 
 
+def _tables(conn) -> set[str]:
+    return {
+        f"{s}.{t}"
+        for s, t in conn.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()
+    }
+
+
 def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest]:
-    exists = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ml' AND table_name = 'anomalies'"
-    ).fetchall()[0][0]
-    if not exists:
+    tables = _tables(conn)
+    if "ml.anomalies" not in tables:
         return []
     rows = conn.execute(
         "SELECT anomaly_key, kind, severity, service FROM ml.anomalies"
@@ -54,14 +59,12 @@ def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest
                 tags={"dcicd/anomaly": key, "dcicd/service": service or ""},
             )
         )
-    return requests + _resolutions(conn) + _reruns(conn, since)
+    return requests + _resolutions(conn, tables) + _reruns(conn, tables, since)
 
 
-def _reruns(conn, since: datetime) -> list[dg.RunRequest]:
+def _reruns(conn, tables: set[str], since: datetime) -> list[dg.RunRequest]:
     """Failed GitHub runs whose failed jobs are all known flakes: re-run them, once."""
-    needed = {("core", "pipeline_runs"), ("core", "pipeline_jobs"), ("marts", "flaky_jobs")}
-    present = set(conn.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall())
-    if not needed <= present:
+    if not {"core.pipeline_runs", "core.pipeline_jobs", "marts.flaky_jobs"} <= tables:
         return []
     return [
         dg.RunRequest(
@@ -74,12 +77,9 @@ def _reruns(conn, since: datetime) -> list[dg.RunRequest]:
     ]
 
 
-def _resolutions(conn) -> list[dg.RunRequest]:
+def _resolutions(conn, tables: set[str]) -> list[dg.RunRequest]:
     """Alerts that were sent for anomalies that have since cleared: resolve them."""
-    exists = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'actions'"
-    ).fetchall()[0][0]
-    if not exists:
+    if "ops.actions" not in tables:
         return []
     rows = conn.execute(
         "SELECT a.anomaly_key FROM ops.actions a JOIN ml.anomalies m USING (anomaly_key)"

@@ -275,15 +275,17 @@ LEFT JOIN marts.flaky_jobs f
     ON f.repo = j.repo AND f.workflow = j.workflow AND f.job_name = j.job_name
 WHERE r.source = 'github' AND r.status = 'completed' AND r.conclusion = 'failure'
     AND r.attempt = 1 AND r.finished_at >= $since AND j.conclusion = 'failure'
+    AND ($run_key IS NULL OR r.run_key = $run_key)
 GROUP BY r.run_key, r.service, r.repo, r.provider_run_id
 -- every failed job is a known flake: it failed and then passed on the same sha before
 HAVING bool_and(coalesce(f.flakes, 0) >= 2 AND f.flake_rate >= 0.02)
 """
 
 
-def flaky_failures(conn, since: datetime) -> list[tuple]:
-    """GitHub runs that failed only in jobs known to flake: (run_key, service, repo, id, jobs)."""
-    return conn.execute(FLAKY_FAILURE_SQL, {"since": since}).fetchall()
+def flaky_failures(conn, since: datetime, run_key: str | None = None) -> list[tuple]:
+    """GitHub runs (or the one run) that failed only in jobs known to flake:
+    (run_key, service, repo, id, jobs)."""
+    return conn.execute(FLAKY_FAILURE_SQL, {"since": since, "run_key": run_key}).fetchall()
 
 
 def respond_rerun(
@@ -297,7 +299,7 @@ def respond_rerun(
     """Self-healing: re-run a run's failed jobs once when every one of them is a known flake."""
     conn.execute(OPS_DDL)
     now = now or datetime.now(UTC)
-    rows = [r for r in flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC)) if r[0] == run_key]
+    rows = flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC), run_key)
     subject = {"anomaly_key": run_key, "service": rows[0][1] if rows else None}
     mode = config.automation.mode
     if not rows:
