@@ -1,14 +1,14 @@
-"""The detectors and the rollback decision against what the sample organisation injected.
+"""The detectors and the rollback decision against the labelled scenario set.
 
-The labelled scenario set is the sample organisation itself (seed 7, 90 days): the generator
-records every production deployment it makes and whether it made it bad (health degrades, an
-incident opens), and its profiles say where the slow regression and the cost spike are. This
-loads it into a fresh warehouse, runs every detector, and reports per kind the catch rate
-(injected problems found) and the false positive rate (clean cases flagged); then the rollback
-decision: for each deployment, would the automation ask to roll it back (a critical
-deployment_health anomaly, judged on the samples of the 30 minutes before and after it). The
-rollout strategy's targets: catch > 70% with false positives < 15% per kind; rollback decisions
-> 90% right with false rollbacks < 5%.
+The set (`benchmarks/scenarios/anomaly_scenarios.csv`, see `benchmarks/scenarios.py`) labels
+every production deployment, repository day and successful run of the sample organisation as
+`injected` or `clean`. This rebuilds the organisation in a fresh warehouse, checks it still
+yields exactly that set, runs every detector, and reports per kind the catch rate (injected
+cases found) and the false positive rate (clean cases flagged); then the rollback decision:
+for each deployment, would the automation ask to roll it back (a critical deployment_health
+anomaly, judged on the samples of the 30 minutes before and after it). The rollout strategy's
+targets: catch > 70% with false positives < 15% per kind; rollback decisions > 90% right with
+false rollbacks < 5%.
 
     python benchmarks/anomalies.py
 """
@@ -17,133 +17,81 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from dbt_like_sql import build_model, load_models  # noqa: E402
-from dcicd_platform.assets.config_tables import write_config_tables  # noqa: E402
-from dcicd_platform.config import parse_config  # noqa: E402
-from dcicd_platform.demo.generator import Simulation, _envelopes  # noqa: E402
-from dcicd_platform.demo.organisation import SERVICES, demo_config_yaml  # noqa: E402
-from dcicd_platform.ingest.loader import load_files  # noqa: E402
-from dcicd_platform.ingest.schema import prepare_session  # noqa: E402
+from scenarios import DAYS, SCENARIOS, SEED, build_organisation, label_cases, read_scenarios  # noqa: E402
+
 from ml.anomaly import Thresholds, detect_all  # noqa: E402
 
-END = datetime(2026, 11, 1, tzinfo=UTC)
+MEANING = {
+    "deployment_health": "(a deployment: critical or warning)",
+    "ci_cost": "(a repository's day: the day, or a workflow's cost per run that day)",
+    "build_duration": "(a successful run: the run, or one of its jobs)",
+}
 
 
 def rate(part: int, whole: int) -> str:
     return f"{part / whole:.1%} ({part}/{whole})" if whole else "-"
 
 
+def flagged_cases(found, run_of_job: dict[str, str]) -> dict[str, set[str]]:
+    """The scenario cases each kind's anomalies point at."""
+    kind = found["kind"]
+    health = set(found.filter(kind == "deployment_health")["entity_key"])
+    cost = {
+        "|".join(k.split("|")[:2])
+        for k in found.filter(kind == "ci_cost")["entity_key"]
+        if "|budget|" not in k
+    }
+    slow = {run_of_job.get(k, k) for k in found.filter(kind == "build_duration")["entity_key"]}
+    return {"deployment_health": health, "ci_cost": cost, "build_duration": slow}
+
+
 def main() -> None:
-    simulation = Simulation(7, 90, END)
-    events = simulation.run()
+    cases = read_scenarios()
     with tempfile.TemporaryDirectory() as work:
-        landing = Path(work) / "events.ndjson"
-        landing.write_bytes(b"".join(_envelopes(events)))
-        conn = duckdb.connect(str(Path(work) / "w.duckdb"))
-        load_files(conn, [landing])
-        prepare_session(conn)
-        config = parse_config(demo_config_yaml())
-        write_config_tables(conn, config)
-        for model in load_models():
-            build_model(conn, model)
+        conn, simulation = build_organisation(Path(work))
+        rebuilt = label_cases(conn, simulation)
+        if [(c["kind"], c["entity_key"], c["label"]) for c in rebuilt] != [
+            (c["kind"], c["entity_key"], c["label"]) for c in cases
+        ]:
+            sys.exit(
+                f"{SCENARIOS} no longer matches the sample organisation (the generator changed):"
+                " rewrite it with `python benchmarks/scenarios.py --write` and review the diff"
+            )
         found = detect_all(conn, Thresholds())
-        keys = dict(
-            conn.execute(
-                "SELECT service || '|' || sha || '|' || strftime(deployed_at, '%Y-%m-%dT%H:%M'),"
-                " deployment_key FROM marts.production_deployments"
-            ).fetchall()
-        )
-        daily = conn.execute("SELECT repo, day FROM marts.ci_cost_daily GROUP BY ALL").fetchall()
-        runs = conn.execute(
-            "SELECT run_key, repo, started_at FROM core.pipeline_runs"
-            " WHERE status = 'completed' AND conclusion = 'success'"
-        ).fetchall()
         run_of_job = dict(
             conn.execute("SELECT job_key, run_key FROM core.pipeline_jobs").fetchall()
         )
-    print("labelled scenario set: the sample organisation, seed 7, 90 days to", END.date())
-
-    # deployment_health: every deployment with health samples, bad or clean.
-    critical = set(
-        found.filter((found["kind"] == "deployment_health") & (found["severity"] == "critical"))[
-            "entity_key"
-        ]
-    )
-    flagged = set(found.filter(found["kind"] == "deployment_health")["entity_key"])
-    bad_found = clean_flagged = bad = clean = 0
-    for d in simulation.deployments:
-        key = keys.get(f"{d['service']}|{d['sha']}|{d['deployed_at']:%Y-%m-%dT%H:%M}")
-        if key is None:
-            continue
-        if d["bad"]:
-            bad += 1
-            bad_found += key in flagged
-        else:
-            clean += 1
-            clean_flagged += key in flagged
+        conn.close()
     print(
-        f"deployment_health  catch {rate(bad_found, bad):>16}   false positives"
-        f" {rate(clean_flagged, clean)}"
+        f"labelled scenario set: {len(cases)} cases from {SCENARIOS.name}"
+        f" (sample organisation seed {SEED}, {DAYS} days)"
     )
-
-    # ci_cost: the injected spike days of the repository that has one, against every other day.
-    spike = {}
-    for profile in SERVICES:
-        if profile.cost_spike_days:
-            first, last = profile.cost_spike_days
-            spike[profile.repo] = {
-                (simulation.start + timedelta(days=n)).date() for n in range(first, last + 1)
-            }
-    cost = found.filter(found["kind"] == "ci_cost")
-    cost_days = {tuple(k.split("|")[:2]) for k in cost["entity_key"] if "|budget|" not in k}
-    in_spike = {(r, d) for r, d in daily if d in spike.get(r, set())}
-    hits = sum((r, str(d)) in cost_days for r, d in in_spike)
-    false = sum((r, str(d)) in cost_days for r, d in daily if (r, d) not in in_spike)
-    print(
-        f"ci_cost            catch {rate(hits, len(in_spike)):>16}   false positives"
-        f" {rate(false, len(daily) - len(in_spike))}"
-    )
-
-    # build_duration: the regression's first week of runs, against every other successful run.
-    regressed = {}
-    for profile in SERVICES:
-        if profile.regression_from_day is not None:
-            began = simulation.start + timedelta(days=profile.regression_from_day)
-            regressed[profile.repo] = (began, began + timedelta(days=7))
-    slow = {
-        run_of_job.get(k, k) for k in found.filter(found["kind"] == "build_duration")["entity_key"]
-    }  # a run counts as flagged when it, or one of its jobs, is
-    window = [
-        k
-        for k, repo, at in runs
-        if repo in regressed and regressed[repo][0] <= at < regressed[repo][1]
-    ]
-    others = [k for k, repo, at in runs if k not in set(window)]
-    print(
-        f"build_duration     catch {rate(sum(k in slow for k in window), len(window)):>16}"
-        f"   false positives {rate(sum(k in slow for k in others), len(others))}"
-        "  (catch: runs of the regression's first week)"
-    )
+    flagged = flagged_cases(found, run_of_job)
+    for kind, meaning in MEANING.items():
+        mine = [c for c in cases if c["kind"] == kind]
+        injected = [c["entity_key"] for c in mine if c["label"] == "injected"]
+        clean = [c["entity_key"] for c in mine if c["label"] == "clean"]
+        caught = sum(k in flagged[kind] for k in injected)
+        false = sum(k in flagged[kind] for k in clean)
+        print(
+            f"{kind:18s} catch {rate(caught, len(injected)):>16}   false positives"
+            f" {rate(false, len(clean)):>16}  {meaning}"
+        )
 
     # The rollback decision: asked (critical) for the bad ones, not for the clean ones.
-    right = wrong_rollbacks = total = 0
-    for d in simulation.deployments:
-        key = keys.get(f"{d['service']}|{d['sha']}|{d['deployed_at']:%Y-%m-%dT%H:%M}")
-        if key is None:
-            continue
-        total += 1
-        asked = key in critical
-        right += asked == d["bad"]
-        wrong_rollbacks += asked and not d["bad"]
+    health = found.filter(found["kind"] == "deployment_health")
+    critical = set(health.filter(health["severity"] == "critical")["entity_key"])
+    deployments = [c for c in cases if c["kind"] == "deployment_health"]
+    bad = [c for c in deployments if c["label"] == "injected"]
+    right = sum((c["entity_key"] in critical) == (c["label"] == "injected") for c in deployments)
+    wrong = sum(c["entity_key"] in critical for c in deployments if c["label"] == "clean")
     print(
-        f"rollback decision  right {rate(right, total):>16}   false rollbacks"
-        f" {rate(wrong_rollbacks, total - bad)}"
+        f"rollback decision  right {rate(right, len(deployments)):>16}   false rollbacks"
+        f" {rate(wrong, len(deployments) - len(bad)):>16}"
     )
 
 

@@ -20,6 +20,10 @@ A model over other models whose rows each depend only on upstream rows of the sa
 
 and then recomputes only the keys its upstreams' changes touched (see incremental.py).
 A changed model, or a change in the config tables it reads, rebuilds it whole.
+
+A table models read that no model builds (written by the application) is a source:
+`sources/<schema>.<table>.sql` holds its `CREATE ... IF NOT EXISTS`, run before a model
+reads it, so a fresh warehouse builds.
 """
 
 from __future__ import annotations
@@ -137,10 +141,20 @@ def load_models(root: Path = MODELS_ROOT) -> list[SqlModel]:
     return [models[table] for table in TopologicalSorter(graph).static_order()]
 
 
+def source_ddl(schema: str, name: str) -> str | None:
+    """The DDL of a source table (read by models, written by the application), if any."""
+    path = MODELS_ROOT / "sources" / f"{schema}.{name}.sql"
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
 def build_model(conn, model: SqlModel) -> int:
     """Refresh the model's table atomically (whole, or incrementally); returns the row count."""
     from dbt_like_sql import incremental
 
+    for schema, name in model.reads:
+        ddl = source_ddl(schema, name)
+        if ddl:
+            conn.execute(ddl)
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {model.schema}")
     materialization = model.settings.get("materialization", "table")
     if materialization == "incremental":

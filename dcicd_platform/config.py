@@ -97,8 +97,10 @@ class AnomalyThresholds(_Strict):
 
     min_severity_to_alert: Severity = "warning"
     build_duration_ratio: float = Field(default=1.5, gt=1)
+    job_shift_ratio: float = Field(default=1.4, gt=1)
     failure_rate_p_value: float = Field(default=0.01, gt=0, lt=1)
     cost_robust_z: float = Field(default=3.5, gt=0)
+    cost_min_excess_usd: float = Field(default=1.0, ge=0)
     health_p_value: float = Field(default=0.05, gt=0, lt=1)
     health_min_effect: float = Field(default=0.2, ge=0)
 

@@ -9,6 +9,7 @@ from dcicd_platform.assets.config_tables import config_tables
 from dcicd_platform.assets.ml_models import ml_table_assets, training_assets
 from dcicd_platform.assets.raw_events import raw_events
 from dcicd_platform.assets.snapshot import snapshot_asset
+from dcicd_platform.assets.sources import ops_actions
 from dcicd_platform.assets.sql_models import sql_model_assets
 from dcicd_platform.automation.anomaly_sensor import anomaly_actions
 from dcicd_platform.automation.jobs import (
@@ -30,6 +31,7 @@ from dcicd_platform.resources import (
     HomeResource,
     MlflowResource,
     SettingsResource,
+    secrets_from_env,
     warehouse_resource,
 )
 
@@ -40,7 +42,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
     tables = [raw_events, config_tables, *sql_model_assets(), *ml_table_assets, anomalies]
     published = [key for assets_def in tables for key in assets_def.keys]
     return dg.Definitions(
-        assets=[*tables, *training_assets, snapshot_asset(published)],
+        assets=[*tables, *training_assets, snapshot_asset(published), ops_actions],
         asset_checks=quality_checks(),
         jobs=[
             refresh_job,
@@ -60,6 +62,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             "warehouse": warehouse_resource(home.warehouse),
             "home": HomeResource(root=str(home.root)),
             "settings": SettingsResource(config_file=config_file),
+            "secrets": secrets_from_env(),
             "mlflow": MlflowResource(
                 tracking_uri=home.mlflow_tracking_uri, artifacts=str(home.mlflow_artifacts)
             ),

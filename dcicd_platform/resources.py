@@ -70,6 +70,35 @@ class MlflowResource(dg.ConfigurableResource):
         return rollback_champion(self.client(), model, reason)
 
 
+SECRET_VARIABLES = {
+    "github_token": "DCICD_GITHUB_TOKEN",
+    "slack_webhook_url": "DCICD_SLACK_WEBHOOK_URL",
+    "pagerduty_routing_key": "DCICD_PAGERDUTY_ROUTING_KEY",
+}
+
+
+class SecretsResource(dg.ConfigurableResource):
+    """The automation's credentials. Bound to Dagster `EnvVar`s (see `secrets_from_env`), so
+    the UI shows each variable's name, never its value; an empty one means not configured."""
+
+    github_token: str | None = None
+    slack_webhook_url: str | None = None
+    pagerduty_routing_key: str | None = None
+
+
+def secrets_from_env() -> SecretsResource:
+    """Each secret read through its `EnvVar` when the variable is set. An unset one stays
+    unset: Dagster fails a resource whose `EnvVar` is missing, and every secret is optional
+    (a channel without its secret is simply not used)."""
+    return SecretsResource(
+        **{
+            field: dg.EnvVar(variable)
+            for field, variable in SECRET_VARIABLES.items()
+            if dg.EnvVar(variable).get_value()
+        }
+    )
+
+
 class WarehouseBusy(RuntimeError):
     """The warehouse stayed locked by a writer for longer than the caller would wait."""
 

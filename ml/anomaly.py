@@ -5,11 +5,13 @@ anomaly found again has the same key), kind, service, entity, observed and expec
 score, a severity and a one-line explanation.
 
 - build_duration: a successful run far slower than expected: the duration model's prediction
-  when the run was scored, else the workflow's trailing median.
+  when the run was scored, else the workflow's trailing median under the same trigger; and a
+  job that became slower than its two weeks before (its last three runs' median too).
 - failure_rate: a workflow's real failures in an ISO week against the four weeks before, by a
   one-sided two-proportion z-test; flakes (a failure its sha later passed) are told apart.
 - ci_cost: a repository's daily CI cost against the same weekday of the eight weeks before
-  (median and MAD: a robust z-score), and a month whose run-rate forecast breaks a budget.
+  (median and MAD: a robust z-score), a workflow's cost per run against its four weeks before
+  (same score), and a month whose run-rate forecast breaks a budget.
 - deployment_health: the health samples after a production deployment against those before it,
   as automated canary analysis judges a canary (Kayenta): a Mann-Whitney U test per metric,
   harm in one direction only (higher), an effect-size floor, a score = share of metrics that
@@ -45,8 +47,10 @@ SEVERITIES = ("info", "warning", "critical")
 @dataclass(frozen=True)
 class Thresholds:
     build_duration_ratio: float = 1.5
+    job_shift_ratio: float = 1.4
     failure_rate_p_value: float = 0.01
     cost_robust_z: float = 3.5
+    cost_min_excess_usd: float = 1.0
     health_p_value: float = 0.05
     health_min_effect: float = 0.2
     health_window_minutes: int = 30
@@ -87,7 +91,8 @@ WITH runs AS (
         quantile_cont(duration_s, 0.5) OVER w AS trailing_p50, count(*) OVER w AS history
     FROM core.pipeline_runs
     WHERE status = 'completed' AND conclusion = 'success' AND duration_s > 0
-    WINDOW w AS (PARTITION BY repo, workflow ORDER BY started_at
+    -- under the same trigger: a pull request may run fewer tests than a push
+    WINDOW w AS (PARTITION BY repo, workflow, trigger_event ORDER BY started_at
         ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 ), predicted AS ({predicted})
 SELECT r.*, p.predicted_duration_s,
@@ -110,24 +115,39 @@ def _table_exists(conn, schema: str, name: str) -> bool:
 SLOW_JOBS_SQL = """
 WITH jobs AS (
     SELECT j.job_key, j.run_key, j.repo, j.workflow, j.job_name, j.duration_s, j.finished_at,
-        r.service, quantile_cont(j.duration_s, 0.5) OVER w AS trailing_p50,
-        count(*) OVER w AS history
+        r.service,
+        quantile_cont(j.duration_s, 0.5) OVER before AS baseline_p50,
+        count(*) OVER before AS history,
+        quantile_cont(j.duration_s, 0.5) OVER latest AS latest_p50
     FROM core.pipeline_jobs j JOIN core.pipeline_runs r USING (run_key)
     WHERE j.status = 'completed' AND j.conclusion = 'success' AND j.duration_s > 0
-    -- the same job under the same trigger: a pull request may run fewer tests than a push
-    WINDOW w AS (PARTITION BY j.repo, j.workflow, j.job_name, r.trigger_event
-        ORDER BY j.started_at ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
+    -- the same job under the same trigger (a pull request may run fewer tests than a push);
+    -- the baseline ends a day before the job, so a regression does not become its own normal
+    WINDOW before AS (PARTITION BY j.repo, j.workflow, j.job_name, r.trigger_event
+            ORDER BY j.started_at
+            RANGE BETWEEN INTERVAL 15 DAY PRECEDING AND INTERVAL 1 DAY PRECEDING),
+        latest AS (PARTITION BY j.repo, j.workflow, j.job_name, r.trigger_event
+            ORDER BY j.started_at ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)
 )
-SELECT * FROM jobs WHERE history >= 5 AND duration_s >= $ratio * trailing_p50
+SELECT * FROM jobs
+WHERE history >= 5 AND (
+    -- slower and not alone: the job's last three runs are slower too (a level shift)
+    (duration_s >= $shift * baseline_p50 AND latest_p50 >= $shift * baseline_p50)
+    -- or one run so slow it needs no company
+    OR duration_s >= $outlier * baseline_p50)
 """
 
 
 def slow_jobs(conn, t: Thresholds) -> list[dict]:
-    """A job far slower than its own last runs: what a run's total hides when jobs run in
-    parallel (one slow job among several barely moves the run)."""
+    """A job that became slower than its runs of the two weeks before: what a run's total
+    hides when jobs run in parallel (one slow job among several barely moves the run). One
+    slow run alone is usually a busy runner; the median of the job's last three runs must
+    have moved too, unless the run is twice as slow as the outlier ratio allows."""
     rows = []
-    for r in _rows(conn, SLOW_JOBS_SQL, {"ratio": t.build_duration_ratio}):
-        ratio = r["duration_s"] / r["trailing_p50"]
+    outlier = 2 * t.build_duration_ratio - 1
+    params = {"shift": t.job_shift_ratio, "outlier": outlier}
+    for r in _rows(conn, SLOW_JOBS_SQL, params):
+        ratio = r["duration_s"] / r["baseline_p50"]
         rows.append(
             {
                 "kind": "build_duration",
@@ -135,12 +155,13 @@ def slow_jobs(conn, t: Thresholds) -> list[dict]:
                 "entity_key": r["job_key"],
                 "detected_at": r["finished_at"],
                 "observed": r["duration_s"],
-                "expected": r["trailing_p50"],
+                "expected": r["baseline_p50"],
                 "score": ratio,
-                "severity": "warning" if ratio >= 2 * t.build_duration_ratio - 1 else "info",
+                "severity": "warning",
                 "explanation": f"{r['repo']} {r['workflow']} job {r['job_name']} took"
-                f" {r['duration_s'] / 60:.1f} min, {ratio:.1f}x its last runs' median"
-                f" ({r['trailing_p50'] / 60:.1f} min) (run {r['run_key']})",
+                f" {r['duration_s'] / 60:.1f} min, {ratio:.1f}x its median of the two weeks"
+                f" before ({r['baseline_p50'] / 60:.1f} min); its last three runs' median is"
+                f" {r['latest_p50'] / r['baseline_p50']:.1f}x (run {r['run_key']})",
             }
         )
     return rows
@@ -249,21 +270,41 @@ def failure_rate(conn, t: Thresholds) -> pl.DataFrame:
 # --- CI cost -----------------------------------------------------------------------------------
 COST_SQL = """
 WITH daily AS (
-    SELECT repo, NULL AS job_name, day, sum(cost_usd)::DOUBLE AS cost
-    FROM marts.ci_cost_daily GROUP BY ALL
-    UNION ALL
-    -- per job too: one job costing far more is lost in a repository's day of many jobs
-    SELECT repo, job_name, day, sum(cost_usd)::DOUBLE FROM marts.ci_job_costs GROUP BY ALL
+    SELECT repo, day, sum(cost_usd)::DOUBLE AS cost FROM marts.ci_cost_daily GROUP BY ALL
 ), services AS (
     SELECT service, unnest(repositories) AS repo FROM config.services
 )
-SELECT d.repo, d.job_name, coalesce(s.service, d.repo) AS service, d.day, d.cost,
-    (SELECT list(b.cost) FROM daily b WHERE b.repo = d.repo
-        AND b.job_name IS NOT DISTINCT FROM d.job_name AND b.day < d.day
+SELECT d.repo, coalesce(s.service, d.repo) AS service, d.day, d.cost,
+    (SELECT list(b.cost) FROM daily b WHERE b.repo = d.repo AND b.day < d.day
         AND b.day >= d.day - INTERVAL 56 DAY AND dayofweek(b.day) = dayofweek(d.day))
         AS same_weekdays
 FROM daily d LEFT JOIN services s USING (repo)
 """
+# What a run costs, day by day: a workflow that became dearer per run (a job copied three
+# times, a slower runner) is lost in a day's total, which the number of runs swings far more.
+UNIT_COST_SQL = """
+WITH daily AS (
+    SELECT repo, workflow, started_at::DATE AS day, count(*) AS runs,
+        sum(cost_usd)::DOUBLE AS cost
+    FROM marts.ci_run_costs GROUP BY ALL
+), services AS (
+    SELECT service, unnest(repositories) AS repo FROM config.services
+)
+SELECT d.*, coalesce(s.service, d.repo) AS service, d.cost / d.runs AS per_run,
+    list(d.cost / d.runs) OVER (PARTITION BY d.repo, d.workflow ORDER BY d.day
+        RANGE BETWEEN INTERVAL 28 DAY PRECEDING AND INTERVAL 1 DAY PRECEDING) AS before
+FROM daily d LEFT JOIN services s USING (repo)
+"""
+
+
+def robust_z(value: float, history: list[float]) -> tuple[float, float]:
+    """(z, median): how far `value` is above `history`, in robust standard deviations."""
+    median = statistics.median(history)
+    mad = statistics.median([abs(x - median) for x in history])
+    scale = max(1.4826 * mad, 0.1 * median, 0.01)  # a flat history is not infinitely sure
+    return (value - median) / scale, median
+
+
 BUDGET_SQL = """
 WITH services AS (
     SELECT service, unnest(repositories) AS repo, monthly_ci_budget_usd FROM config.services
@@ -284,27 +325,45 @@ def ci_cost(conn, t: Thresholds) -> pl.DataFrame:
         history = r["same_weekdays"] or []
         if len(history) < 4:
             continue
-        median = statistics.median(history)
-        mad = statistics.median([abs(x - median) for x in history])
-        scale = max(1.4826 * mad, 0.1 * median, 0.01)  # a flat history is not infinitely sure
-        z = (r["cost"] - median) / scale
+        z, median = robust_z(r["cost"], history)
         if z <= t.cost_robust_z:
             continue
-        what = r["repo"] + (f" job {r['job_name']}" if r["job_name"] else "")
         rows.append(
             {
                 "kind": "ci_cost",
                 "service": r["service"],
-                "entity_key": f"{r['repo']}|{r['day']}"
-                + (f"|job|{r['job_name']}" if r["job_name"] else ""),
+                "entity_key": f"{r['repo']}|{r['day']}",
                 "detected_at": _end_of(r["day"]),
                 "observed": r["cost"],
                 "expected": median,
                 "score": z,
                 "severity": "critical" if z > 2 * t.cost_robust_z else "warning",
-                "explanation": f"{what} spent ${r['cost']:.2f} on CI on"
+                "explanation": f"{r['repo']} spent ${r['cost']:.2f} on CI on"
                 f" {r['day']:%a %Y-%m-%d}, against ${median:.2f} on the same weekday before"
                 f" (robust z {z:.1f})",
+            }
+        )
+    for r in _rows(conn, UNIT_COST_SQL):
+        history = r["before"] or []
+        if len(history) < 7:
+            continue
+        z, median = robust_z(r["per_run"], history)
+        excess = r["cost"] - median * r["runs"]
+        if z <= t.cost_robust_z or excess < t.cost_min_excess_usd:
+            continue
+        rows.append(
+            {
+                "kind": "ci_cost",
+                "service": r["service"],
+                "entity_key": f"{r['repo']}|{r['day']}|per_run|{r['workflow']}",
+                "detected_at": _end_of(r["day"]),
+                "observed": r["per_run"],
+                "expected": median,
+                "score": z,
+                "severity": "critical" if z > 2 * t.cost_robust_z else "warning",
+                "explanation": f"{r['repo']} {r['workflow']}: a run cost ${r['per_run']:.2f} on"
+                f" {r['day']:%a %Y-%m-%d}, against ${median:.2f} over the 4 weeks before"
+                f" (robust z {z:.1f}; ${excess:.2f} more over {r['runs']} runs)",
             }
         )
     for r in _rows(conn, BUDGET_SQL):

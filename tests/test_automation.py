@@ -130,6 +130,25 @@ def test_end_to_end_a_bad_deploy_is_rolled_back_in_live_mode(tmp_path, hook):
     # Acting again does nothing more: the run key makes each anomaly act once.
     assert "0 action(s)" in dcicd(home, config, "act").stdout
     assert len([r for r in hook.requests if r["path"] == "/rollback"]) == 1
+    # DORA counts the rolled back deployment as failed, though the webhook backend's target
+    # never reported a deployment back.
+    failed = (
+        "SELECT sha, is_failed, rollback_action_id IS NOT NULL FROM marts.production_deployments"
+        " ORDER BY deployed_at"
+    )
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute(failed).fetchall() == [
+            ("a" * 40, False, False),
+            ("b" * 40, False, False),
+        ]
+    assert dcicd(home, config, "refresh").returncode == 0
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute(failed).fetchall() == [("a" * 40, False, False), ("b" * 40, True, True)]
+        (failures,) = conn.execute(
+            "SELECT failed_deployments FROM marts.dora_metrics WHERE service = 'checkout'"
+            " AND grain = 'month' ORDER BY period_start DESC LIMIT 1"
+        ).fetchone()
+    assert failures >= 1
 
 
 def test_shadow_mode_never_sends_a_request_and_critical_services_wait(tmp_path, hook):
@@ -240,30 +259,71 @@ def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
 
 
 def test_live_alerts_go_to_slack_and_pagerduty_and_resolve(tmp_path, hook, monkeypatch):
+    """Through the alert job with the definitions' own secrets resource: the Slack URL and the
+    PagerDuty key come from the environment by Dagster EnvVar, and never reach the run's log."""
+    from dcicd_platform.automation.responses import alert
+    from dcicd_platform.definitions import build_definitions
+    from dcicd_platform.home import Home
     from ml.anomaly import ANOMALIES_DDL
 
-    monkeypatch.setenv("DCICD_SLACK_WEBHOOK_URL", hook.url + "/slack")
-    monkeypatch.setenv("DCICD_PAGERDUTY_ROUTING_KEY", "routing-key")
-    settings = parse_config(
-        f"automation:\n  mode: live\n  alerts:\n    pagerduty_events_url: {hook.url}/pd\n"
-    )
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+    slack = hook.url + "/slack/T000/B000/s3cr3t-path"
+    monkeypatch.setenv("DCICD_SLACK_WEBHOOK_URL", slack)
+    monkeypatch.setenv("DCICD_PAGERDUTY_ROUTING_KEY", "routing-key-s3cr3t")
+    monkeypatch.delenv("DCICD_GITHUB_TOKEN", raising=False)  # unset: allowed, not used
+    config = tmp_path / "dcicd.yaml"
+    home = Home(tmp_path / "home")
+    defs = build_definitions(home, config_file=str(config))
+    assert isinstance(defs.resources["secrets"].slack_webhook_url, dg.EnvVar)
+    home.warehouse.parent.mkdir(parents=True)
+    with duckdb.connect(str(home.warehouse)) as conn:
         conn.execute(ANOMALIES_DDL)
         conn.execute(
             "INSERT INTO ml.anomalies (anomaly_key, kind, severity, service, explanation)"
             " VALUES ('ci_cost:1', 'ci_cost', 'warning', 'checkout', 'CI cost up 4x')"
         )
-        assert respond.respond_alert(conn, "ci_cost:1", settings).decision == "executed"
-        assert respond.respond_alert(conn, "ci_cost:1", settings, resolve=True).decision == (
-            "executed"
+
+    def run(mode: str, resolve: bool = False) -> str:
+        config.write_text(
+            f"automation:\n  mode: {mode}\n  alerts:\n    pagerduty_events_url: {hook.url}/pd\n"
         )
-        shadow = parse_config("automation:\n  mode: shadow\n")
-        assert respond.respond_alert(conn, "ci_cost:1", shadow).decision == "shadow"
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = defs.resolve_job_def("alert").execute_in_process(
+                run_config={
+                    "ops": {
+                        "send_alert": {"config": {"anomaly_key": "ci_cost:1", "resolve": resolve}}
+                    }
+                },
+                instance=instance,
+            )
+            logged = " ".join(
+                str(e.message) + str(e.dagster_event) for e in instance.all_logs(result.run_id)
+            )
+        assert "s3cr3t" not in logged
+        return result.output_for_node("send_alert")
+
+    assert alert.name == "alert"
+    assert run("live") == "executed"
+    assert run("live", resolve=True) == "executed"
+    assert run("shadow") == "shadow"
     paths = [r["path"] for r in hook.requests]
-    assert paths == ["/slack", "/pd", "/slack", "/pd"]  # shadow sent nothing
+    assert paths == ["/slack/T000/B000/s3cr3t-path", "/pd"] * 2  # shadow sent nothing
+    assert hook.requests[1]["body"]["routing_key"] == "routing-key-s3cr3t"
     assert hook.requests[1]["body"]["event_action"] == "trigger"
     assert hook.requests[3]["body"]["event_action"] == "resolve"
     assert hook.requests[2]["body"]["text"].startswith("Cleared: ")
+
+
+def test_secrets_are_dagster_env_vars_and_optional(monkeypatch):
+    from dcicd_platform.resources import SECRET_VARIABLES, secrets_from_env
+
+    for variable in SECRET_VARIABLES.values():
+        monkeypatch.delenv(variable, raising=False)
+    assert secrets_from_env().github_token is None  # unset: the resource still loads
+    monkeypatch.setenv("DCICD_GITHUB_TOKEN", "ghp_s3cr3t")
+    bound = secrets_from_env()
+    assert isinstance(bound.github_token, dg.EnvVar)
+    assert bound.github_token.env_var_name == "DCICD_GITHUB_TOKEN"
+    assert bound.slack_webhook_url is None
 
 
 def test_self_healing_reruns_a_run_that_failed_only_in_known_flakes(tmp_path, hook):

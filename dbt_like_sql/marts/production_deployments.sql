@@ -1,4 +1,4 @@
--- description: One production deployment with its DORA facts: its changes and their median lead time, whether it failed (rolled back, or caused an incident), and when the next production deployment recovered it.
+-- description: One production deployment with its DORA facts: its changes and their median lead time, whether it failed (rolled back, by a later deployment or by the automation, or caused an incident), and when the next production deployment recovered it.
 WITH production AS (
     SELECT deployment_key, service, repo, environment, sha, deployed_at, is_rollback
     FROM core.deployments
@@ -15,6 +15,12 @@ WITH production AS (
     FROM ordered
     WHERE is_rollback AND previous_key IS NOT NULL
     GROUP BY previous_key
+), rolled_back_by_automation AS (
+    -- A rollback the automation executed (any backend: the provider may never report it).
+    SELECT entity_key AS deployment_key, min(action_id) AS rollback_action_id
+    FROM ops.actions
+    WHERE kind = 'rollback' AND decision = 'executed' AND entity_key IS NOT NULL
+    GROUP BY 1
 ), caused AS (
     SELECT caused_by_deployment_key AS deployment_key, count(*) AS incidents_caused
     FROM core.incidents
@@ -28,13 +34,16 @@ WITH production AS (
 SELECT o.deployment_key, o.service, o.repo, o.environment, o.sha, o.deployed_at,
     o.deployed_at::DATE AS deployed_on, o.is_rollback,
     coalesce(c.changes, 0) AS changes, c.lead_time_median_s,
-    r.rolled_back_by, coalesce(i.incidents_caused, 0) AS incidents_caused,
-    r.rolled_back_by IS NOT NULL OR coalesce(i.incidents_caused, 0) > 0 AS is_failed,
-    CASE WHEN r.rolled_back_by IS NOT NULL OR i.incidents_caused > 0
-        THEN o.next_deployed_at END AS recovered_at,
-    CASE WHEN r.rolled_back_by IS NOT NULL OR i.incidents_caused > 0
+    r.rolled_back_by, a.rollback_action_id, coalesce(i.incidents_caused, 0) AS incidents_caused,
+    (r.rolled_back_by IS NOT NULL OR a.rollback_action_id IS NOT NULL
+        OR coalesce(i.incidents_caused, 0) > 0) AS is_failed,
+    CASE WHEN r.rolled_back_by IS NOT NULL OR a.rollback_action_id IS NOT NULL
+        OR i.incidents_caused > 0 THEN o.next_deployed_at END AS recovered_at,
+    CASE WHEN r.rolled_back_by IS NOT NULL OR a.rollback_action_id IS NOT NULL
+        OR i.incidents_caused > 0
         THEN epoch(o.next_deployed_at) - epoch(o.deployed_at) END AS recovery_s
 FROM ordered o
 LEFT JOIN rolled_back r USING (deployment_key)
+LEFT JOIN rolled_back_by_automation a USING (deployment_key)
 LEFT JOIN caused i USING (deployment_key)
 LEFT JOIN changes c USING (deployment_key)

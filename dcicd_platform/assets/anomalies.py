@@ -38,8 +38,10 @@ def anomalies(
     a = config.anomalies
     thresholds = Thresholds(
         build_duration_ratio=a.build_duration_ratio,
+        job_shift_ratio=a.job_shift_ratio,
         failure_rate_p_value=a.failure_rate_p_value,
         cost_robust_z=a.cost_robust_z,
+        cost_min_excess_usd=a.cost_min_excess_usd,
         health_p_value=a.health_p_value,
         health_min_effect=a.health_min_effect,
         health_window_minutes=config.automation.rollback_window_minutes,

@@ -8,7 +8,6 @@ anomaly updates one row (an approval turns `pending_approval` into what happened
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,14 +15,7 @@ from datetime import UTC, datetime
 from dcicd_platform.automation import actions
 from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide
 from dcicd_platform.config import PlatformConfig
-
-OPS_DDL = """
-CREATE SCHEMA IF NOT EXISTS ops;
-CREATE TABLE IF NOT EXISTS ops.actions (
-    action_id VARCHAR PRIMARY KEY, kind VARCHAR, anomaly_key VARCHAR, service VARCHAR,
-    mode VARCHAR, decision VARCHAR, reason VARCHAR, target VARCHAR, request_status INTEGER,
-    attempts INTEGER, page BOOLEAN, requested_at TIMESTAMPTZ, finished_at TIMESTAMPTZ);
-"""
+from dcicd_platform.ops_schema import OPS_DDL, ensure_ops_schema  # noqa: F401 (OPS_DDL for callers)
 
 
 @dataclass
@@ -47,7 +39,9 @@ def _record(
 ) -> Outcome:
     action_id = f"{kind}:{anomaly['anomaly_key']}"
     conn.execute(
-        "INSERT OR REPLACE INTO ops.actions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO ops.actions (action_id, kind, anomaly_key, service, mode,"
+        " decision, reason, target, request_status, attempts, page, requested_at, finished_at,"
+        " entity_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             action_id,
             kind,
@@ -62,6 +56,7 @@ def _record(
             page,
             requested_at,
             datetime.now(UTC),
+            anomaly.get("entity_key"),
         ],
     )
     return Outcome(action_id, decision, reason)
@@ -124,9 +119,18 @@ def rollback_target(conn, anomaly: dict) -> tuple[actions.RollbackTarget | None,
     ), deployed_at
 
 
-def rollback_backend(config: PlatformConfig):
+@dataclass(frozen=True)
+class Secrets:
+    """The credentials an action may need (from the secrets resource: Dagster EnvVars)."""
+
+    github_token: str = ""
+    slack_webhook_url: str = ""
+    pagerduty_routing_key: str = ""
+
+
+def rollback_backend(config: PlatformConfig, secrets: Secrets = Secrets()):
     backend = config.automation.rollback
-    token = os.environ.get("DCICD_GITHUB_TOKEN", "")
+    token = secrets.github_token
     if backend.kind == "github_deployment":
         return actions.GitHubDeploymentRollback(backend.github_api_url, token)
     if backend.kind == "github_workflow":
@@ -142,12 +146,13 @@ def respond_rollback(
     config: PlatformConfig,
     *,
     approved: bool = False,
+    secrets: Secrets = Secrets(),
     now: datetime | None = None,
     backend=None,
 ) -> Outcome:
     """Roll back the deployment a critical deployment_health anomaly names, if the guardrails
     allow; record the decision either way."""
-    conn.execute(OPS_DDL)
+    ensure_ops_schema(conn)
     now = now or datetime.now(UTC)
     anomaly = load_anomaly(conn, anomaly_key)
     mode = config.automation.mode
@@ -181,7 +186,7 @@ def respond_rollback(
             where,
             page=decision.page,
         )
-    sent = (backend or rollback_backend(config)).rollback(target)
+    sent = (backend or rollback_backend(config, secrets)).rollback(target)
     return _record(
         conn,
         "rollback",
@@ -200,11 +205,12 @@ def respond_alert(
     anomaly_key: str,
     config: PlatformConfig,
     *,
+    secrets: Secrets = Secrets(),
     now: datetime | None = None,
     resolve: bool = False,
 ) -> Outcome:
     """Send an anomaly (or its clearing) to every configured channel, in live mode."""
-    conn.execute(OPS_DDL)
+    ensure_ops_schema(conn)
     now = now or datetime.now(UTC)
     anomaly = load_anomaly(conn, anomaly_key)
     mode = config.automation.mode
@@ -212,10 +218,10 @@ def respond_alert(
     if waiting := _unless_live(conn, kind, anomaly, mode, "nothing sent", now):
         return waiting
     channels: list[tuple[str, Callable[[], actions.Sent]]] = []
-    if url := os.environ.get("DCICD_SLACK_WEBHOOK_URL"):
+    if url := secrets.slack_webhook_url:
         text = ("Cleared: " if resolve else "") + anomaly["explanation"]
         channels.append(("slack", lambda: actions.slack_alert(url, text)))
-    if key := os.environ.get("DCICD_PAGERDUTY_ROUTING_KEY"):
+    if key := secrets.pagerduty_routing_key:
         pd_url = config.automation.alerts.pagerduty_events_url
         channels.append(
             ("pagerduty", lambda: actions.pagerduty_event(key, anomaly, resolve, pd_url))
@@ -251,7 +257,7 @@ def respond_model_rollback(
 ) -> Outcome:
     """Move a model's champion alias back when its live quality is under the floor
     (rollback_champion: MlflowResource.rollback_champion, (model, reason) -> (from, to))."""
-    conn.execute(OPS_DDL)
+    ensure_ops_schema(conn)
     now = now or datetime.now(UTC)
     anomaly = load_anomaly(conn, anomaly_key)
     mode = config.automation.mode
@@ -293,11 +299,12 @@ def respond_rerun(
     run_key: str,
     config: PlatformConfig,
     *,
+    secrets: Secrets = Secrets(),
     now: datetime | None = None,
     api_url: str | None = None,
 ) -> Outcome:
     """Self-healing: re-run a run's failed jobs once when every one of them is a known flake."""
-    conn.execute(OPS_DDL)
+    ensure_ops_schema(conn)
     now = now or datetime.now(UTC)
     rows = flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC), run_key)
     subject = {"anomaly_key": run_key, "service": rows[0][1] if rows else None}
@@ -317,9 +324,7 @@ def respond_rerun(
     if waiting := _unless_live(conn, "rerun", subject, mode, "not re-run", now, target):
         return waiting
     api = api_url or config.automation.rollback.github_api_url
-    sent = actions.rerun_failed_jobs(
-        api, os.environ.get("DCICD_GITHUB_TOKEN", ""), repo, provider_run_id
-    )
+    sent = actions.rerun_failed_jobs(api, secrets.github_token, repo, provider_run_id)
     return _record(
         conn,
         "rerun",

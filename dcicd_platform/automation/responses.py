@@ -8,13 +8,26 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dcicd_platform.automation import respond
-from dcicd_platform.resources import DUCKDB_POOL, MlflowResource, SettingsResource
+from dcicd_platform.resources import (
+    DUCKDB_POOL,
+    MlflowResource,
+    SecretsResource,
+    SettingsResource,
+)
 
 
 class AnomalyConfig(dg.Config):
     anomaly_key: str
     approved: bool = False  # a human approved this rollback (critical services wait for one)
     resolve: bool = False  # the anomaly cleared: resolve the alert that was sent
+
+
+def _secrets(resource: SecretsResource) -> respond.Secrets:
+    return respond.Secrets(
+        github_token=resource.github_token or "",
+        slack_webhook_url=resource.slack_webhook_url or "",
+        pagerduty_routing_key=resource.pagerduty_routing_key or "",
+    )
 
 
 def _respond(context: dg.OpExecutionContext, warehouse: DuckDBResource, answer) -> str:
@@ -32,12 +45,17 @@ def roll_back_deployment(
     config: AnomalyConfig,
     warehouse: DuckDBResource,
     settings: SettingsResource,
+    secrets: SecretsResource,
 ) -> str:
     return _respond(
         context,
         warehouse,
         lambda conn: respond.respond_rollback(
-            conn, config.anomaly_key, settings.load(), approved=config.approved
+            conn,
+            config.anomaly_key,
+            settings.load(),
+            approved=config.approved,
+            secrets=_secrets(secrets),
         ),
     )
 
@@ -48,12 +66,17 @@ def send_alert(
     config: AnomalyConfig,
     warehouse: DuckDBResource,
     settings: SettingsResource,
+    secrets: SecretsResource,
 ) -> str:
     return _respond(
         context,
         warehouse,
         lambda conn: respond.respond_alert(
-            conn, config.anomaly_key, settings.load(), resolve=config.resolve
+            conn,
+            config.anomaly_key,
+            settings.load(),
+            resolve=config.resolve,
+            secrets=_secrets(secrets),
         ),
     )
 
@@ -81,11 +104,14 @@ def rerun_flaky_jobs(
     config: AnomalyConfig,
     warehouse: DuckDBResource,
     settings: SettingsResource,
+    secrets: SecretsResource,
 ) -> str:
     return _respond(
         context,
         warehouse,
-        lambda conn: respond.respond_rerun(conn, config.anomaly_key, settings.load()),
+        lambda conn: respond.respond_rerun(
+            conn, config.anomaly_key, settings.load(), secrets=_secrets(secrets)
+        ),
     )
 
 

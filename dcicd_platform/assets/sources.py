@@ -1,0 +1,13 @@
+"""Tables the SQL models read that the application writes: shown in the lineage, not built."""
+
+import dagster as dg
+
+ops_actions = dg.AssetSpec(
+    key=["ops", "actions"],
+    description="The automation's audit: every decision (rollback, alert, model rollback, "
+    "re-run), taken or not, with its guardrail outcome. Written by the response jobs; the DORA "
+    "marts read the rollbacks it executed.",
+    group_name="ops",
+    kinds={"duckdb"},
+    owners=["team:platform"],
+)
