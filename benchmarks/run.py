@@ -5,7 +5,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["ingest.py", "refresh.py", "receiver.py", "ml.py", "anomalies.py"]
+BENCHMARKS = [
+    "ingest.py",
+    "refresh.py",
+    "receiver.py",
+    "ml.py",
+    "anomalies.py",
+    "time_to_rollback.py",
+]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:

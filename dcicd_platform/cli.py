@@ -152,10 +152,22 @@ def run_refresh(home: Home, job_name: str = "refresh") -> None:
     click.echo(f"{job_name}: {len(materialized)} assets materialized (run {result.run_id})")
 
 
+ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch"]
+
+
 @main.command()
-def refresh() -> None:
-    """Materialize every asset once (what the hourly schedule does)."""
-    run_refresh(_home())
+@click.option(
+    "--job",
+    "job_name",
+    type=click.Choice(ASSET_JOBS),
+    default="refresh",
+    show_default=True,
+    help="refresh: every asset, training included; refresh_data: all but training (the hourly"
+    " schedule); score; retrain (daily); watch: what anomalies are found in (every 5 minutes).",
+)
+def refresh(job_name: str) -> None:
+    """Materialize every asset once, or the part one scheduled job materializes."""
+    run_refresh(_home(), job_name)
 
 
 def _refuse_writes(sql: str) -> None:

@@ -8,6 +8,7 @@ from dcicd_platform.assets.anomalies import anomalies
 from dcicd_platform.assets.config_tables import config_tables
 from dcicd_platform.assets.ml_models import ml_table_assets, training_assets
 from dcicd_platform.assets.raw_events import raw_events
+from dcicd_platform.assets.report import weekly_review
 from dcicd_platform.assets.snapshot import snapshot_asset
 from dcicd_platform.assets.sources import ops_actions
 from dcicd_platform.assets.sql_models import sql_model_assets
@@ -17,6 +18,8 @@ from dcicd_platform.automation.jobs import (
     refresh_data_job,
     refresh_job,
     refresh_schedule,
+    report_job,
+    report_schedule,
     retrain_job,
     retrain_schedule,
     score_job,
@@ -42,7 +45,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
     tables = [raw_events, config_tables, *sql_model_assets(), *ml_table_assets, anomalies]
     published = [key for assets_def in tables for key in assets_def.keys]
     return dg.Definitions(
-        assets=[*tables, *training_assets, snapshot_asset(published), ops_actions],
+        assets=[*tables, *training_assets, snapshot_asset(published), ops_actions, weekly_review],
         asset_checks=quality_checks(),
         jobs=[
             refresh_job,
@@ -51,9 +54,10 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             score_job,
             watch_job,
             ingest_job,
+            report_job,
             *RESPONSE_JOBS,
         ],
-        schedules=[refresh_schedule, retrain_schedule, watch_schedule],
+        schedules=[refresh_schedule, retrain_schedule, watch_schedule, report_schedule],
         sensors=[landing_sensor, anomaly_actions],
         # Every step writes the one DuckDB file, one at a time (the duckdb pool): a process per
         # step would only add start-up time.

@@ -19,8 +19,7 @@ from dcicd_platform.automation import respond
 from dcicd_platform.automation.actions import WebhookRollback
 from dcicd_platform.automation.anomaly_sensor import anomaly_actions
 from dcicd_platform.config import parse_config
-from dcicd_platform.demo import payloads as pl
-from dcicd_platform.ingest.envelope import make_envelope, rfc3339
+from dcicd_platform.demo.deployment_scenario import deployment_with_health
 from dcicd_platform.resources import HomeResource, SettingsResource
 from tests.helpers import write_envelopes
 from tests.recording_server import RecordingServer
@@ -32,38 +31,7 @@ def deploy_events(
     sha: str, deployed: datetime, deployment_id: int, bad: bool, rng, until: datetime
 ) -> list[dict]:
     """A production deployment of sha and the health samples around it, up to until."""
-    repo = pl.github_repository(REPO)
-    status = pl.github_deployment_status(
-        repo,
-        deployment_id,
-        deployment_id,
-        sha,
-        "production",
-        "success",
-        deployed - timedelta(minutes=3),
-        deployed,
-        "ana",
-    )
-    events = [make_envelope(f"d{deployment_id}", "github", "deployment_status", status, deployed)]
-    for step in range(-6, 7):
-        ts = deployed + timedelta(minutes=5 * step, seconds=1)
-        if ts > until:
-            break
-        worse = bad and step > 0
-        requests = rng.randint(2000, 6000)
-        rate = 0.005 * (rng.uniform(6, 10) if worse else rng.uniform(0.8, 1.2))
-        sample = {
-            "service": "checkout",
-            "environment": "production",
-            "ts": rfc3339(ts),
-            "requests": requests,
-            "errors": int(requests * rate),
-            "latency_p95_ms": 200 * (rng.uniform(1.5, 2) if worse else rng.uniform(0.9, 1.1)),
-        }
-        events.append(
-            make_envelope(f"h{deployment_id}-{step}", "metrics", "health_sample", sample, ts)
-        )
-    return events
+    return deployment_with_health(REPO, "checkout", sha, deployed, deployment_id, bad, rng, until)
 
 
 def config_yaml(mode: str, hook: str, critical: bool = False) -> str:

@@ -82,17 +82,32 @@ ML_GRAPH = {
     "ml/model_quality": {"ml/build_predictions"},
     "ml/anomalies": {
         "core/pipeline_runs",
+        "core/pipeline_jobs",
         "core/health_samples",
         "core/incidents",
         "config/services",
         "marts/production_deployments",
         "marts/ci_cost_daily",
+        "marts/ci_run_costs",
         "ml/build_predictions",
         "ml/model_quality",
     },
     # Training comes after scoring: a run is scored by a model that has not learnt from it.
     "ml/build_duration_model": {"ml/build_predictions"},
     "ml/build_outcome_model": {"ml/build_predictions"},
+    "reports/weekly_review": {
+        "marts/dora_metrics",
+        "marts/dora_summary",
+        "marts/production_deployments",
+        "marts/kpi_scorecard",
+        "marts/flaky_jobs",
+        "marts/ci_cost_daily",
+        "core/pipeline_runs",
+        "config/services",
+        "ml/build_predictions",
+        "ml/anomalies",
+        "ops/actions",
+    },
 }
 
 
@@ -259,3 +274,17 @@ def test_anomalies_are_watched_every_five_minutes(tmp_path):
     assert not selected & {"raw/events", "ml/build_duration_model", "ml/build_outcome_model"}
     sensor = defs.resolve_sensor_def("anomaly_actions")  # it acts on what watch finds
     assert {t.job_name for t in sensor.targets} == {"rollback", "alert", "model_rollback", "rerun"}
+
+
+def test_the_weekly_review_is_written_on_mondays_and_not_hourly(tmp_path):
+    defs = build_definitions(Home(tmp_path))
+    weekly = defs.resolve_schedule_def("weekly_review")
+    assert (weekly.cron_schedule, weekly.execution_timezone) == ("0 6 * * 1", "UTC")
+    job = defs.resolve_job_def(weekly.job_name)
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
+        "reports/weekly_review"
+    }
+    hourly = defs.resolve_job_def(defs.resolve_schedule_def("hourly_refresh").job_name)
+    assert "reports/weekly_review" not in {
+        k.to_user_string() for k in hourly.asset_layer.selected_asset_keys
+    }

@@ -8,11 +8,13 @@ from dcicd_platform.resources import DUCKDB_POOL, SettingsResource
 
 READS = [
     ["core", "pipeline_runs"],
+    ["core", "pipeline_jobs"],
     ["core", "health_samples"],
     ["core", "incidents"],
     ["config", "services"],
     ["marts", "production_deployments"],
     ["marts", "ci_cost_daily"],
+    ["marts", "ci_run_costs"],
     ["ml", "build_predictions"],
     ["ml", "model_quality"],
 ]

@@ -6,18 +6,20 @@ TRAINING = dg.AssetSelection.assets(
     dg.AssetKey(["ml", "build_duration_model"]), dg.AssetKey(["ml", "build_outcome_model"])
 )
 SCORING = dg.AssetSelection.assets(dg.AssetKey(["ml", "build_predictions"]))
+REPORT = dg.AssetSelection.assets(dg.AssetKey(["reports", "weekly_review"]))
 
 refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all(),
     description="Materialize the whole asset graph once: ingestion, core tables, marts, "
-    "scoring and training (what `dcicd refresh` runs).",
+    "scoring, training and the weekly report (what `dcicd refresh` runs).",
 )
 
 refresh_data_job = dg.define_asset_job(
     "refresh_data",
-    selection=dg.AssetSelection.all() - TRAINING,
-    description="Everything but model training: new runs are scored by the current champions.",
+    selection=dg.AssetSelection.all() - TRAINING - REPORT,
+    description="Everything but model training and the weekly report: new runs are scored by "
+    "the current champions.",
 )
 
 retrain_job = dg.define_asset_job(
@@ -80,4 +82,21 @@ refresh_schedule = dg.ScheduleDefinition(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Refresh every table hourly and score new runs (training is daily).",
+)
+
+
+report_job = dg.define_asset_job(
+    "weekly_report",
+    selection=REPORT,
+    description="Write the weekly review report of the last complete ISO week (or of the "
+    "`week` given in the launchpad config).",
+)
+
+report_schedule = dg.ScheduleDefinition(
+    name="weekly_review",
+    job=report_job,
+    cron_schedule="0 6 * * 1",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Monday 06:00 UTC: the report of the week that just ended.",
 )

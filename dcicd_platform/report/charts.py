@@ -1,0 +1,272 @@
+"""The report's charts: matplotlib figures rendered to inline SVG (text as paths, so the file
+needs no font and no script to show them).
+
+Tier bands are DORA's (State of DevOps 2023), as `marts.dora_summary` applies them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+
+from dcicd_platform.report.figures import WeeklyFigures
+
+TIER_COLOURS = {"elite": "#d9f2d9", "high": "#eaf5c8", "medium": "#fdf1c7", "low": "#f9d9d4"}
+# (metric, title, unit scale, log axis, bands as (tier, low, high), higher is better)
+DORA_PANELS = [
+    (
+        "deploy_days",
+        "Deploy days per week",
+        1,
+        False,
+        [("low", 0, 7 / 30), ("medium", 7 / 30, 1), ("high", 1, 5), ("elite", 5, 7)],
+    ),
+    (
+        "lead_time_median_s",
+        "Lead time, median (hours)",
+        1 / 3600,
+        True,
+        [("elite", 0.01, 24), ("high", 24, 168), ("medium", 168, 720), ("low", 720, 10_000)],
+    ),
+    (
+        "change_failure_rate",
+        "Change failure rate (%)",
+        100,
+        False,
+        [("elite", 0, 5), ("high", 5, 10), ("medium", 10, 15), ("low", 15, 100)],
+    ),
+    (
+        "restore_median_s",
+        "Time to restore, median (hours)",
+        1 / 3600,
+        True,
+        [("elite", 0.01, 1), ("high", 1, 24), ("medium", 24, 168), ("low", 168, 10_000)],
+    ),
+]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "svg.fonttype": "path",
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.titleweight": "bold",
+            "axes.titlesize": 10,
+        }
+    )
+    return plt
+
+
+def _svg(fig) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    _pyplot().close(fig)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]  # inline: no XML prolog or doctype
+
+
+def _empty(ax, text: str) -> None:
+    """A panel of a multi-panel chart with nothing to draw says so."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _nothing(text: str) -> str:
+    """A chart with nothing to draw is a sentence, not an empty frame."""
+    return f'<p class="note">{text}</p>'
+
+
+def dora_trend(figures: WeeklyFigures) -> str:
+    """The four keys per service, week by week, over DORA's tier bands."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.4))
+    by_service: dict[str, list[dict]] = defaultdict(list)
+    for row in figures.dora_weekly:
+        by_service[row["service"]].append(row)
+    colours = plt.get_cmap("tab10")
+    for ax, (metric, title, scale, log, bands) in zip(axes.flat, DORA_PANELS, strict=True):
+        ax.set_title(title, loc="left")
+        values = []
+        for i, service in enumerate(sorted(s for s in by_service if s != "*")):
+            rows = [r for r in by_service[service] if r[metric] is not None]
+            xs = [r["week_start"] for r in rows]
+            ys = [r[metric] * scale for r in rows]
+            values += ys
+            ax.plot(xs, ys, marker=".", lw=1, color=colours(i % 10), alpha=0.8, label=service)
+        org = [r for r in by_service.get("*", []) if r[metric] is not None]
+        if org:
+            ys = [r[metric] * scale for r in org]
+            values += ys
+            ax.plot([r["week_start"] for r in org], ys, color="black", lw=2.4, label="all")
+        if not values:
+            _empty(ax, "no data in these weeks")
+            continue
+        if log:
+            ax.set_yscale("log")
+        top = max(values) * (1.6 if log else 1.15)
+        bottom = min(v for v in values if v > 0) / 1.6 if log and any(v > 0 for v in values) else 0
+        for tier, low, high in bands:
+            ax.axhspan(max(low, bottom or low), min(high, top), color=TIER_COLOURS[tier], zorder=0)
+            middle = (max(low, bottom or low) * min(high, top)) ** 0.5 if log else None
+            if max(low, bottom or 0) < top and min(high, top) > (bottom or 0):
+                y = middle if log else (max(low, bottom) + min(high, top)) / 2
+                ax.text(
+                    1.01,
+                    y,
+                    tier,
+                    transform=ax.get_yaxis_transform(),
+                    fontsize=7,
+                    color="#555",
+                    va="center",
+                )
+        ax.set_ylim(bottom if log else 0, top)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 9), frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _svg(fig)
+
+
+def ci_duration_trend(
+    figures: WeeklyFigures, p50_target: float | None, p95_target: float | None
+) -> str:
+    plt = _pyplot()
+    rows = figures.ci_weekly
+    if not rows:
+        return _nothing("No completed runs in these weeks.")
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    xs = [r["week_start"] for r in rows]
+    ax.plot(xs, [r["p50_minutes"] for r in rows], marker="o", label="P50", color="#1f77b4")
+    ax.plot(xs, [r["p95_minutes"] for r in rows], marker="o", label="P95", color="#d62728")
+    for target, label, colour in (
+        (p50_target, "P50 target", "#1f77b4"),
+        (p95_target, "P95 target", "#d62728"),
+    ):
+        if target is not None:
+            ax.axhline(target, ls="--", lw=1, color=colour, alpha=0.6)
+            ax.text(
+                xs[0], target, f" {label} {target:g} min", va="bottom", fontsize=7, color=colour
+            )
+    ax.set_ylabel("minutes per run")
+    ax.set_ylim(0, None)
+    ax.set_title("CI duration per week, every completed run", loc="left")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+    return _svg(fig)
+
+
+def flakiest_jobs(figures: WeeklyFigures) -> str:
+    plt = _pyplot()
+    rows = figures.flaky
+    if not rows:
+        return _nothing("No flaky job on record.")
+    fig, ax = plt.subplots(figsize=(10, 0.45 * max(len(rows), 2) + 0.8))
+    labels = [f"{r['repo']} / {r['job_name']}" for r in rows][::-1]
+    rates = [100 * r["flake_rate"] for r in rows][::-1]
+    bars = ax.barh(labels, rates, color="#9467bd")
+    for bar, r in zip(bars, rows[::-1], strict=True):
+        ax.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {r['flakes']} of {r['executions']}",
+            va="center",
+            fontsize=7,
+        )
+    ax.set_xlabel("flake rate (% of executions that failed, then passed on the same sha)")
+    ax.set_title("The 10 jobs that most often failed and then passed", loc="left")
+    return _svg(fig)
+
+
+def ci_cost(figures: WeeklyFigures) -> str:
+    """Month-to-date CI cost per repository, stacked by runner, with each monthly budget."""
+    plt = _pyplot()
+    repos = sorted({r["repo"] for r in figures.cost_by_repo})
+    if not repos:
+        return _nothing("No CI cost this month.")
+    fig, ax = plt.subplots(figsize=(10, 0.5 * max(len(repos), 2) + 1))
+    runners = sorted({r["runner_label"] for r in figures.cost_by_repo})
+    colours = plt.get_cmap("Set2")
+    left = dict.fromkeys(repos, 0.0)
+    for i, runner in enumerate(runners):
+        costs = {
+            r["repo"]: r["cost_usd"] or 0.0
+            for r in figures.cost_by_repo
+            if r["runner_label"] == runner
+        }
+        widths = [costs.get(repo, 0.0) for repo in repos]
+        ax.barh(repos, widths, left=[left[r] for r in repos], label=runner, color=colours(i % 8))
+        for repo, width in zip(repos, widths, strict=True):
+            left[repo] += width
+    for budget in figures.budgets:
+        if budget["repo"] in repos:
+            y = repos.index(budget["repo"])
+            ax.plot([budget["budget_usd"]] * 2, [y - 0.45, y + 0.45], color="#d62728", lw=2)
+            ax.text(
+                budget["budget_usd"],
+                y + 0.48,
+                f"budget ${budget['budget_usd']:,.0f}",
+                fontsize=7,
+                color="#d62728",
+                ha="center",
+            )
+    ax.set_xlabel(f"USD, {figures.week_end:%B} 1 to {figures.week_end:%b %d}")
+    ax.set_title("CI cost by repository and runner, month to date", loc="left")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1), fontsize=7)
+    return _svg(fig)
+
+
+def anomalies_by_kind(figures: WeeklyFigures) -> str:
+    plt = _pyplot()
+    if not figures.anomalies:
+        return _nothing("No anomaly was found this week.")
+    fig, ax = plt.subplots(figsize=(10, 2.6))
+    kinds = sorted({a["kind"] for a in figures.anomalies})
+    left = dict.fromkeys(kinds, 0)
+    for severity, colour in (("critical", "#d62728"), ("warning", "#ff7f0e"), ("info", "#aaaaaa")):
+        counts = [
+            sum(a["kind"] == k and a["severity"] == severity for a in figures.anomalies)
+            for k in kinds
+        ]
+        ax.barh(kinds, counts, left=[left[k] for k in kinds], color=colour, label=severity)
+        for k, c in zip(kinds, counts, strict=True):
+            left[k] += c
+    ax.set_xlabel("anomalies detected this week")
+    ax.set_title("Anomalies by kind and severity", loc="left")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+    return _svg(fig)
+
+
+def model_quality(figures: WeeklyFigures, floors: dict[str, float]) -> str:
+    plt = _pyplot()
+    if not figures.model_weekly:
+        return _nothing(
+            "No run in these weeks was scored by a model that had not learnt from it: live"
+            " quality shows once runs arrive after a model's training."
+        )
+    fig, ax = plt.subplots(figsize=(10, 2.8))
+    names = {"build_duration": "duration: within 20%", "build_outcome": "outcome: accuracy"}
+    for i, model in enumerate(sorted({r["model"] for r in figures.model_weekly})):
+        rows = [r for r in figures.model_weekly if r["model"] == model]
+        colour = ("#1f77b4", "#2ca02c")[i % 2]
+        ax.plot(
+            [r["week_start"] for r in rows],
+            [100 * r["quality"] for r in rows],
+            marker="o",
+            color=colour,
+            label=names.get(model, model),
+        )
+        if model in floors:
+            ax.axhline(100 * floors[model], ls="--", lw=1, color=colour, alpha=0.6)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("% of unseen runs")
+    ax.set_title("Build predictors, live on runs they never learnt from", loc="left")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+    return _svg(fig)

@@ -1,0 +1,234 @@
+"""What the weekly review shows, read from the warehouse: plain rows, no presentation.
+
+The report covers one ISO week (Monday to Sunday, UTC) and the twelve before it for trends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+TREND_WEEKS = 12
+
+
+def report_week(as_of: date) -> date:
+    """The Monday of the last complete ISO week on or before as_of (a Sunday completes one)."""
+    monday = as_of - timedelta(days=as_of.weekday())
+    return monday if as_of.weekday() == 6 else monday - timedelta(days=7)
+
+
+def parse_iso_week(text: str) -> date:
+    """'2026-W46' -> the Monday of that ISO week."""
+    year, _, week = text.upper().partition("-W")
+    try:
+        return date.fromisocalendar(int(year), int(week), 1)
+    except ValueError as exc:
+        raise ValueError(f"not an ISO week: {text!r} (expected e.g. 2026-W46)") from exc
+
+
+def iso_week(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass
+class WeeklyFigures:
+    week_start: date
+    as_of: date | None
+    dora_weekly: list[dict] = field(default_factory=list)
+    ci_weekly: list[dict] = field(default_factory=list)
+    flaky: list[dict] = field(default_factory=list)
+    cost_by_repo: list[dict] = field(default_factory=list)
+    budgets: list[dict] = field(default_factory=list)
+    anomalies: list[dict] = field(default_factory=list)
+    actions: list[dict] = field(default_factory=list)
+    model_weekly: list[dict] = field(default_factory=list)
+    scorecard: list[dict] = field(default_factory=list)
+    week_over_week: list[dict] = field(default_factory=list)
+
+    @property
+    def week(self) -> str:
+        return iso_week(self.week_start)
+
+    @property
+    def week_end(self) -> date:
+        return self.week_start + timedelta(days=6)
+
+
+def _dicts(conn, sql: str, params: list | dict | None = None) -> list[dict]:
+    result = conn.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def _exists(conn, schema: str, name: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
+def as_of_date(conn) -> date | None:
+    rows = conn.execute("SELECT max(as_of) FROM marts.dora_summary").fetchall()
+    return rows[0][0] if rows else None
+
+
+# The KPIs of the scorecard over one week, the same definitions as marts.kpi_scorecard.
+WEEK_KPIS_SQL = """
+WITH weeks AS (
+    SELECT unnest([$this, $last]) AS week_start
+), dora AS (
+    SELECT period_start AS week_start, deployments / 7 AS deployments_per_day,
+        lead_time_median_s / 3600 AS lead_time_hours, change_failure_rate,
+        restore_median_s / 60 AS time_to_restore_minutes
+    FROM marts.dora_metrics WHERE service = '*' AND grain = 'week'
+), ci AS (
+    SELECT date_trunc('week', started_at)::DATE AS week_start,
+        quantile_cont(duration_s, 0.5) / 60 AS ci_duration_p50_minutes,
+        quantile_cont(duration_s, 0.95) / 60 AS ci_duration_p95_minutes
+    FROM core.pipeline_runs
+    WHERE status = 'completed' AND started_at::DATE BETWEEN $last AND $this + 6
+    GROUP BY 1
+), cost AS (
+    SELECT date_trunc('week', day)::DATE AS week_start, sum(cost_usd)::DOUBLE AS ci_cost_usd
+    FROM marts.ci_cost_daily WHERE day BETWEEN $last AND $this + 6 GROUP BY 1
+)
+SELECT w.week_start, d.* EXCLUDE (week_start), c.* EXCLUDE (week_start), k.ci_cost_usd
+FROM weeks w
+LEFT JOIN dora d USING (week_start)
+LEFT JOIN ci c USING (week_start)
+LEFT JOIN cost k USING (week_start)
+"""
+KPI_LABELS = {
+    "deployments_per_day": ("Deployments per day", "at_least"),
+    "lead_time_hours": ("Lead time, median (h)", "below"),
+    "change_failure_rate": ("Change failure rate", "below"),
+    "time_to_restore_minutes": ("Time to restore, median (min)", "below"),
+    "ci_duration_p50_minutes": ("CI duration P50 (min)", "at_most"),
+    "ci_duration_p95_minutes": ("CI duration P95 (min)", "at_most"),
+    "ci_cost_usd": ("CI cost (USD)", "at_most"),
+}
+
+
+def week_over_week(conn, week_start: date) -> list[dict]:
+    """Each KPI this week and the week before, the change, and whether it moved the right way."""
+    last = week_start - timedelta(days=7)
+    rows = {
+        r["week_start"]: r for r in _dicts(conn, WEEK_KPIS_SQL, {"this": week_start, "last": last})
+    }
+    targets = {
+        r["kpi"]: r["target"]
+        for r in _dicts(conn, "SELECT kpi, target FROM marts.kpi_scorecard WHERE scope = '*'")
+    }
+    out = []
+    for kpi, (label, goal) in KPI_LABELS.items():
+        now = (rows.get(week_start) or {}).get(kpi)
+        before = (rows.get(last) or {}).get(kpi)
+        change = None if now is None or before is None else now - before
+        better = None
+        if change:
+            better = change > 0 if goal == "at_least" else change < 0
+        out.append(
+            {
+                "kpi": kpi,
+                "label": label,
+                "this_week": now,
+                "last_week": before,
+                "change": change,
+                "better": better,
+                "target": targets.get(kpi),
+            }
+        )
+    return out
+
+
+def gather(conn, week_start: date) -> WeeklyFigures:
+    """Every figure of the report for the ISO week starting week_start."""
+    first = week_start - timedelta(weeks=TREND_WEEKS - 1)
+    end = week_start + timedelta(days=6)
+    figures = WeeklyFigures(week_start, as_of_date(conn))
+    figures.dora_weekly = _dicts(
+        conn,
+        """WITH days AS (
+            SELECT coalesce(service, '*') AS service,
+                date_trunc('week', deployed_on)::DATE AS week_start,
+                count(DISTINCT deployed_on) AS deploy_days
+            FROM marts.production_deployments
+            GROUP BY GROUPING SETS ((service, week_start), (week_start))
+        )
+        SELECT m.service, m.period_start AS week_start, m.deployments, d.deploy_days,
+            m.lead_time_median_s, m.change_failure_rate, m.restore_median_s
+        FROM marts.dora_metrics m
+        LEFT JOIN days d ON d.service = m.service AND d.week_start = m.period_start
+        WHERE m.grain = 'week' AND m.period_start BETWEEN ? AND ?
+        ORDER BY m.service, m.period_start""",
+        [first, week_start],
+    )
+    figures.ci_weekly = _dicts(
+        conn,
+        "SELECT date_trunc('week', started_at)::DATE AS week_start, count(*) AS runs,"
+        " quantile_cont(duration_s, 0.5) / 60 AS p50_minutes,"
+        " quantile_cont(duration_s, 0.95) / 60 AS p95_minutes,"
+        " avg((conclusion = 'success')::INT) AS success_rate"
+        " FROM core.pipeline_runs WHERE status = 'completed' AND started_at::DATE BETWEEN ? AND ?"
+        " GROUP BY 1 ORDER BY 1",
+        [first, end],
+    )
+    figures.flaky = _dicts(
+        conn,
+        "SELECT repo, workflow, job_name, executions, flakes, flake_rate, last_flake_at"
+        " FROM marts.flaky_jobs WHERE flakes > 0 ORDER BY flake_rate DESC, flakes DESC LIMIT 10",
+    )
+    month_start = end.replace(day=1)
+    figures.cost_by_repo = _dicts(
+        conn,
+        "SELECT repo, runner_label, sum(cost_usd)::DOUBLE AS cost_usd,"
+        " sum(cost_usd) FILTER (WHERE day >= ?)::DOUBLE AS week_cost_usd"
+        " FROM marts.ci_cost_daily WHERE day BETWEEN ? AND ? GROUP BY ALL ORDER BY repo, 3 DESC",
+        [week_start, month_start, end],
+    )
+    figures.budgets = _dicts(
+        conn,
+        "SELECT s.service, r.repo, s.monthly_ci_budget_usd AS budget_usd FROM config.services s,"
+        " unnest(s.repositories) AS r(repo) WHERE s.monthly_ci_budget_usd IS NOT NULL",
+    )
+    if _exists(conn, "ml", "anomalies"):
+        figures.anomalies = _dicts(
+            conn,
+            "SELECT kind, severity, service, explanation, detected_at, cleared_at"
+            " FROM ml.anomalies WHERE detected_at::DATE BETWEEN ? AND ?"
+            " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
+            " detected_at DESC",
+            [week_start, end],
+        )
+    if _exists(conn, "ops", "actions"):
+        figures.actions = _dicts(
+            conn,
+            "SELECT kind, service, mode, decision, reason, target, requested_at"
+            " FROM ops.actions ORDER BY requested_at DESC LIMIT 50",
+        )
+    if _exists(conn, "ml", "build_predictions"):
+        figures.model_weekly = _dicts(
+            conn,
+            """SELECT p.model_name AS model, date_trunc('week', r.started_at)::DATE AS week_start,
+                count(*) AS runs,
+                CASE WHEN p.model_name = 'build_duration' THEN avg((abs(p.predicted_duration_s
+                    - r.duration_s) <= 0.2 * r.duration_s)::INT)
+                ELSE avg(((p.predicted_success_proba >= 0.5)::INT
+                    = (r.conclusion = 'success')::INT)::INT) END AS quality
+            FROM ml.build_predictions p JOIN core.pipeline_runs r USING (run_key)
+            WHERE r.status = 'completed' AND r.conclusion IN ('success', 'failure', 'timed_out')
+                AND r.started_at > p.trained_through AND r.started_at::DATE BETWEEN ? AND ?
+            GROUP BY p.model_name, date_trunc('week', r.started_at)
+            ORDER BY model, week_start""",
+            [first, end],
+        )
+    figures.scorecard = _dicts(
+        conn,
+        "SELECT kpi, scope, target, actual, goal, status FROM marts.kpi_scorecard"
+        " ORDER BY scope <> '*', kpi, scope",
+    )
+    figures.week_over_week = week_over_week(conn, week_start)
+    return figures

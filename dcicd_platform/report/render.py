@@ -1,0 +1,143 @@
+"""The weekly review as one self-contained HTML file, and its summary as markdown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dcicd_platform.report import charts
+from dcicd_platform.report.figures import WeeklyFigures
+
+TEMPLATES = Path(__file__).parent / "templates"
+PERCENT = {"change_failure_rate"}
+
+
+def _value(kpi: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if kpi in PERCENT:
+        return f"{100 * value:.1f}%"
+    if kpi == "ci_cost_usd":
+        return f"${value:,.2f}"
+    return f"{value:,.1f}"
+
+
+def _change(kpi: str, row: dict) -> str:
+    if row["change"] is None:
+        return "-"
+    if kpi in PERCENT:
+        return f"{100 * row['change']:+.1f} pts"
+    if kpi == "ci_cost_usd":
+        return f"{row['change']:+,.2f}"
+    return f"{row['change']:+,.1f}"
+
+
+def _css(row: dict) -> str:
+    return {True: "better", False: "worse"}.get(row["better"], "")
+
+
+def week_over_week_rows(figures: WeeklyFigures) -> list[dict]:
+    return [
+        {
+            "label": r["label"],
+            "this_week": _value(r["kpi"], r["this_week"]),
+            "last_week": _value(r["kpi"], r["last_week"]),
+            "change": _change(r["kpi"], r),
+            "css": _css(r),
+            "target": _value(r["kpi"], r["target"]),
+        }
+        for r in figures.week_over_week
+    ]
+
+
+def scorecard_counts(figures: WeeklyFigures) -> dict[str, int]:
+    counts = {"met": 0, "missed": 0, "no_data": 0}
+    for row in figures.scorecard:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+def render_html(
+    figures: WeeklyFigures, dora_tiers: list[dict], mode: str, floors: dict[str, float]
+) -> str:
+    """The report page: inline CSS and SVG only, so it opens offline and can be mailed on."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    targets = {r["kpi"]: r["target"] for r in figures.week_over_week}
+    rendered = {
+        "dora": charts.dora_trend(figures),
+        "ci": charts.ci_duration_trend(
+            figures, targets.get("ci_duration_p50_minutes"), targets.get("ci_duration_p95_minutes")
+        ),
+        "flaky": charts.flakiest_jobs(figures),
+        "cost": charts.ci_cost(figures),
+        "anomalies": charts.anomalies_by_kind(figures),
+        "models": charts.model_quality(figures, floors),
+    }
+    wow = week_over_week_rows(figures)
+    by_kpi = {r["kpi"]: (r, row) for r, row in zip(figures.week_over_week, wow, strict=True)}
+    tiles = []
+    for kpi in (
+        "deployments_per_day",
+        "change_failure_rate",
+        "ci_duration_p95_minutes",
+        "ci_cost_usd",
+    ):
+        raw, shown = by_kpi[kpi]
+        tiles.append(
+            {
+                "label": raw["label"],
+                "value": shown["this_week"],
+                "change": f"{shown['change']} on last week" if raw["change"] is not None else "",
+                "css": shown["css"],
+            }
+        )
+    missed = [f"{r['kpi']} ({r['scope']})" for r in figures.scorecard if r["status"] == "missed"][
+        :12
+    ]
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"])
+    )
+    return environment.get_template("weekly.html.j2").render(
+        f=figures,
+        charts=rendered,
+        tiles=tiles,
+        wow=wow,
+        scorecard_counts=scorecard_counts(figures),
+        missed=missed,
+        dora=dora_tiers,
+        mode=mode,
+        written=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def summary_markdown(figures: WeeklyFigures, path: Path) -> str:
+    """What the Dagster UI shows on the asset: the week against the one before."""
+    lines = [
+        f"**Weekly review {figures.week}** ({figures.week_start} to {figures.week_end}): `{path}`",
+        "",
+        "| KPI | this week | last week | change | target |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in week_over_week_rows(figures):
+        mark = {"better": " ✓", "worse": " ✗"}.get(r["css"], "")
+        lines.append(
+            f"| {r['label']} | {r['this_week']} | {r['last_week']} | {r['change']}{mark} |"
+            f" {r['target']} |"
+        )
+    counts = scorecard_counts(figures)
+    critical = sum(a["severity"] == "critical" for a in figures.anomalies)
+    lines += [
+        "",
+        f"Scorecard (30 days): {counts['met']} met, {counts['missed']} missed. "
+        f"Anomalies this week: {len(figures.anomalies)} ({critical} critical). "
+        f"Flakiest job: "
+        + (
+            f"{figures.flaky[0]['repo']} / {figures.flaky[0]['job_name']}"
+            f" ({100 * figures.flaky[0]['flake_rate']:.1f}%)"
+            if figures.flaky
+            else "none"
+        )
+        + ".",
+    ]
+    return "\n".join(lines)

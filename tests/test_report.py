@@ -1,0 +1,158 @@
+"""The weekly review report: the asset writes one self-contained file per ISO week, with its
+summary in the asset's metadata; headless Chromium renders it without a console error."""
+
+import re
+import shutil
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dcicd_platform.assets.anomalies import anomalies
+from dcicd_platform.assets.report import weekly_review
+from dcicd_platform.automation import respond
+from dcicd_platform.config import parse_config
+from dcicd_platform.demo.generator import generate_organisation
+from dcicd_platform.demo.organisation import demo_config_yaml
+from dcicd_platform.ingest.loader import load_files
+from dcicd_platform.report.figures import parse_iso_week, report_week
+from dcicd_platform.resources import HomeResource, SettingsResource, warehouse_resource
+from tests.helpers import build_core
+
+END = datetime(2026, 6, 3, 12, tzinfo=UTC)  # a Wednesday: the last complete week is W22
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_report_week_is_the_last_complete_iso_week():
+    assert report_week(date(2026, 6, 3)) == date(2026, 5, 25)  # Wednesday: the week before
+    assert report_week(date(2026, 5, 31)) == date(2026, 5, 25)  # Sunday completes its week
+    assert report_week(date(2026, 6, 1)) == date(2026, 5, 25)  # Monday: the week just ended
+    assert parse_iso_week("2026-W22") == date(2026, 5, 25)
+    with pytest.raises(ValueError, match="ISO week"):
+        parse_iso_week("last week")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    home = tmp_path_factory.mktemp("report_home")
+    files = generate_organisation(home / "landing" / "demo", seed=9, days=60, end=END)
+    config = home / "dcicd.yaml"
+    config.write_text(demo_config_yaml())
+    warehouse = home / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        load_files(conn, files)
+        build_core(conn, parse_config(demo_config_yaml()))
+    resources = {
+        "warehouse": warehouse_resource(warehouse),
+        "home": HomeResource(root=str(home)),
+        "settings": SettingsResource(config_file=str(config)),
+    }
+    assert dg.materialize([anomalies], resources=resources).success
+    with duckdb.connect(str(warehouse)) as conn:  # a decision of the shadow mode to report
+        (key,) = conn.execute(
+            "SELECT anomaly_key FROM ml.anomalies ORDER BY detected_at DESC LIMIT 1"
+        ).fetchone()
+        respond.respond_alert(conn, key, parse_config(demo_config_yaml()))
+    result = dg.materialize([weekly_review], resources=resources)
+    assert result.success
+    (event,) = result.asset_materializations_for_node("reports__weekly_review")
+    return home, event.metadata
+
+
+def test_the_report_is_one_self_contained_file_with_charts(report):
+    home, metadata = report
+    path = home / "reports" / "weekly-2026-W22.html"
+    assert Path(metadata["path"].value) == path
+    html = path.read_text()
+    assert "<script" not in html.lower()  # no script at all, inline or not
+    # Nothing fetched: every src and href is a fragment or inline data.
+    assert [
+        url
+        for url in re.findall(r'(?:src|href)="([^"]*)"', html)
+        if not url.startswith(("#", "data:"))
+    ] == []
+    assert "@import" not in html and "url(" not in html.replace("url(#", "")
+    assert html.count("<svg") >= 5  # DORA, CI duration, flaky jobs, cost, anomalies (+ models)
+    for heading in (
+        "KPI scorecard",
+        "DORA",
+        "CI duration",
+        "Flakiest jobs",
+        "CI cost",
+        "Anomalies found and actions taken",
+        "Model quality",
+    ):
+        assert heading in html
+    assert "shadow" in html  # the automation's decision, taken in shadow mode
+
+
+def test_the_summary_is_in_the_assets_metadata(report):
+    _, metadata = report
+    summary = metadata["summary"].value
+    assert summary.startswith("**Weekly review 2026-W22**")
+    assert "| Deployments per day |" in summary and "| CI cost (USD) |" in summary
+    # Numbers the UI plots across materializations, week after week.
+    assert metadata["deployments_per_day"].value > 0
+    assert 0 <= metadata["change_failure_rate"].value <= 1
+    assert metadata["ci_duration_p95_minutes"].value >= metadata["ci_duration_p50_minutes"].value
+
+
+def test_a_given_week_is_rendered_on_request(report, tmp_path):
+    home, _ = report
+    resources = {
+        "warehouse": warehouse_resource(home / "warehouse.duckdb"),
+        "home": HomeResource(root=str(home)),
+        "settings": SettingsResource(config_file=str(home / "dcicd.yaml")),
+    }
+    result = dg.materialize(
+        [weekly_review],
+        resources=resources,
+        run_config={"ops": {"reports__weekly_review": {"config": {"week": "2026-W20"}}}},
+    )
+    assert result.success
+    assert (home / "reports" / "weekly-2026-W20.html").exists()
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (make test installs it when run as root with apt)",
+)
+def test_headless_chromium_renders_it_without_console_errors(report, tmp_path):
+    from PIL import Image
+
+    home, _ = report
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,4000",
+            f"--screenshot={shot}",
+            (home / "reports" / "weekly-2026-W22.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.exists(), done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    image = Image.open(shot).convert("RGB")
+    colours = image.resize((300, 1000)).getcolors(maxcolors=300 * 1000)  # (count, colour)
+    background = max(colours)[0]
+    drawn = 1 - background / (300 * 1000)
+    assert drawn > 0.2  # text, tables and charts, not a blank page
+    assert len(colours) > 200  # the charts' colours, not one flat colour
