@@ -128,9 +128,37 @@ def _print_report(report) -> None:
         )
 
 
-def run_refresh(home: Home, job_name: str = "refresh") -> None:
+# What each step of a refresh belongs to, by its asset key's first part (or whole key).
+STAGE_OF = {
+    "raw": "ingest",
+    "config": "marts",
+    "core": "marts",
+    "marts": "marts",
+    "ml__build_predictions": "scoring",
+    "ml__build_duration_model": "training",
+    "ml__build_outcome_model": "training",
+    "ml__model_quality": "anomalies",
+    "ml__anomalies": "anomalies",
+    "reports": "report",
+    "warehouse": "publish",
+}
+
+
+def stage_seconds(instance, run_id: str) -> dict[str, float]:
+    """Seconds per stage of a run, from Dagster's own step timings."""
+    stages: dict[str, float] = {}
+    for step in instance.get_run_step_stats(run_id):
+        if step.start_time is None or step.end_time is None:
+            continue
+        key = step.step_key
+        stage = STAGE_OF.get(key) or STAGE_OF.get(key.split("__")[0], "checks and other")
+        stages[stage] = stages.get(stage, 0.0) + step.end_time - step.start_time
+    return stages
+
+
+def run_refresh(home: Home, job_name: str = "refresh") -> dict[str, float]:
     """Materialize the whole graph (or a job's part) once, in this process, recorded in the
-    Dagster instance."""
+    Dagster instance; returns the seconds each stage took."""
     import dagster as dg
 
     from dcicd_platform.definitions import build_definitions
@@ -143,6 +171,7 @@ def run_refresh(home: Home, job_name: str = "refresh") -> None:
             raise_on_error=False,
             run_config=QUIET,
         )
+        stages = stage_seconds(instance, result.run_id)
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         _fail(
@@ -150,6 +179,7 @@ def run_refresh(home: Home, job_name: str = "refresh") -> None:
         )
     materialized = result.get_asset_materialization_events()
     click.echo(f"{job_name}: {len(materialized)} assets materialized (run {result.run_id})")
+    return stages
 
 
 ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch"]
@@ -261,6 +291,26 @@ def query(sql: str, fmt: str) -> None:
     except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
         _fail(str(exc))
     click.echo(render(columns, rows, fmt))
+
+
+@main.command()
+def status() -> None:
+    """One screen of what matters now: health score, recent deployments, open anomalies, the
+    automation's mode and actions today, model accuracy, cost against budget."""
+    import duckdb
+
+    from dcicd_platform.resources import WarehouseBusy, read_only_connection
+    from dcicd_platform.status import read_status, render_status
+
+    try:
+        with read_only_connection(Home.from_env().warehouse) as conn:
+            current = read_status(conn)
+            note = conn.dcicd_source == "snapshot"
+    except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
+        _fail(str(exc))
+    click.echo(render_status(current, click.style))
+    if note:
+        click.echo("(a refresh is writing: this is the last published snapshot)")
 
 
 def core_counts(home: Home) -> list[tuple[str, int]]:
@@ -454,6 +504,11 @@ def _figure(metric: str, value: float | None) -> str:
     return f"{value:.0f} s" if metric == "mae_s" else f"{value:.3f}"
 
 
+def _add_stages(stages: dict[str, float], part: dict[str, float]) -> None:
+    for stage, seconds in part.items():
+        stages[stage] = stages.get(stage, 0.0) + seconds
+
+
 @main.command()
 @click.option("--seed", default=7, show_default=True, help="Seed of the sample organisation.")
 @click.option("--days", default=90, show_default=True, help="Days of history to generate.")
@@ -472,13 +527,16 @@ def demo(seed: int, days: int) -> None:
         click.echo(f"using the configuration in {config_path()}")
     click.echo(f"generating a sample organisation ({days} days, seed {seed}) into {home.landing}")
     files = generate_organisation(home.landing / "demo", seed=seed, days=days)
-    click.echo(f"  {len(files)} landing files ({time.monotonic() - started:.1f} s)")
+    stages = {"generate": time.monotonic() - started}
+    click.echo(f"  {len(files)} landing files ({stages['generate']:.1f} s)")
     ctx = click.get_current_context()
+    loading = time.monotonic()
     ctx.invoke(ingest, paths=tuple(files))
-    click.echo("materializing every asset (tables, then the build predictors) ...")
-    run_refresh(home)
+    stages["ingest"] = time.monotonic() - loading
+    click.echo("materializing every asset (tables, the build predictors, the weekly review) ...")
+    _add_stages(stages, run_refresh(home))
     click.echo("scoring every run with the champion models, then looking for anomalies ...")
-    run_refresh(home, "score")
+    _add_stages(stages, run_refresh(home, "score"))
     click.echo("")
     click.echo(render(["table", "rows"], core_counts(home), "table"))
     click.echo("")
@@ -494,7 +552,16 @@ def demo(seed: int, days: int) -> None:
     run_automation(home)
     print_actions(home)
     click.echo("")
+    click.echo("writing the weekly review again, with those decisions ...")
+    _add_stages(stages, run_refresh(home, "weekly_report"))
+    reports = sorted((home.root / "reports").glob("weekly-*.html"))
+    if reports:
+        click.echo(f"weekly review: {reports[-1]}")
+    order = ["generate", "ingest", "marts", "training", "scoring", "anomalies", "report"]
+    shown = [s for s in order if s in stages] + sorted(set(stages) - set(order))
+    click.echo("stages: " + " · ".join(f"{s} {stages[s]:.1f} s" for s in shown))
     click.echo(f"demo ready in {time.monotonic() - started:.0f} s. Next:")
+    click.echo("  at a glance:   .venv/bin/dcicd status")
     click.echo("  open the UI:   make dev   (then http://127.0.0.1:3000)")
     click.echo('  query:         .venv/bin/dcicd query "SELECT * FROM core.deployments LIMIT 10"')
 

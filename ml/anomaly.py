@@ -326,8 +326,8 @@ def ci_cost(conn, t: Thresholds) -> pl.DataFrame:
         if len(history) < 4:
             continue
         z, median = robust_z(r["cost"], history)
-        if z <= t.cost_robust_z:
-            continue
+        if z <= t.cost_robust_z or r["cost"] - median < t.cost_min_excess_usd:
+            continue  # far off, and by enough money to be worth a person's time
         rows.append(
             {
                 "kind": "ci_cost",

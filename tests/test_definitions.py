@@ -25,6 +25,7 @@ EXPECTED_GRAPH = {
     "config/services": set(),
     "config/runner_rates": set(),
     "config/settings": set(),
+    "config/automation": set(),
     "core/pipeline_runs": {"raw/events", "config/services"},
     "core/pipeline_jobs": {"raw/events", "core/pipeline_runs"},
     "core/commits": {"raw/events"},

@@ -28,6 +28,11 @@ CREATE OR REPLACE TABLE config.settings (
     kpi_ci_duration_p95_minutes DOUBLE NOT NULL,
     kpi_cost_per_deployment_tolerance DOUBLE NOT NULL
 );
+-- Read by `dcicd status`, never by a SQL model: switching the mode rebuilds nothing.
+CREATE OR REPLACE TABLE config.automation (
+    mode VARCHAR NOT NULL, max_rollbacks_per_service_per_day INTEGER NOT NULL,
+    rollback_window_minutes INTEGER NOT NULL
+);
 """
 
 
@@ -70,11 +75,16 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
         if rates:
             conn.executemany("INSERT INTO config.runner_rates VALUES (?, ?, ?)", rates)
         conn.execute("INSERT INTO config.settings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", settings)
+        a = config.automation
+        conn.execute(
+            "INSERT INTO config.automation VALUES (?, ?, ?)",
+            [a.mode, a.max_rollbacks_per_service_per_day, a.rollback_window_minutes],
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return {"services": len(services), "runner_rates": len(rates), "settings": 1}
+    return {"services": len(services), "runner_rates": len(rates), "settings": 1, "automation": 1}
 
 
 @dg.multi_asset(
@@ -90,6 +100,7 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
             ("services", "Configured services: repositories, environments, budgets."),
             ("runner_rates", "Per-minute CI prices by runner label pattern, first match wins."),
             ("settings", "Attribution window, default rate and KPI targets."),
+            ("automation", "The automation's mode and guardrails (read by `dcicd status`)."),
         )
     ],
     pool=DUCKDB_POOL,

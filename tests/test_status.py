@@ -1,0 +1,61 @@
+"""`dcicd status`: the health score's definition, and the screen over a real warehouse."""
+
+import os
+import subprocess
+import sys
+
+from dcicd_platform.status import Status, render_status
+from tests.test_report import report  # noqa: F401 (the module fixture: a home with a warehouse)
+
+
+def test_the_health_score_is_half_dora_tiers_half_kpis_met():
+    status = Status(
+        tiers={"frequency": "elite", "lead time": "high", "failure": "low", "restore": None},
+        kpi_met=3,
+        kpi_measured=4,
+    )
+    assert status.dora_score == (100 + 75 + 25) / 3  # a metric without data is left out
+    assert status.kpi_score == 75
+    assert status.health == round((200 / 3 + 75) / 2) == 71
+    assert status.verdict == "watch"
+    assert Status(tiers={"frequency": "elite"}, kpi_met=9, kpi_measured=10).verdict == "healthy"
+    assert Status().health is None and Status().verdict == "no data"
+    assert "Health - (no data)" in render_status(Status())
+
+
+def dcicd_status(home) -> subprocess.CompletedProcess:
+    env = os.environ | {"DCICD_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "dcicd_platform.cli", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_status_reads_the_warehouse_onto_one_screen(report):  # noqa: F811
+    home, _ = report
+    done = dcicd_status(home)
+    assert done.returncode == 0, done.stderr
+    screen = done.stdout
+    assert screen.startswith("Health ") and "/100 (" in screen.splitlines()[0]
+    for part in (
+        "DORA ",
+        "KPIs ",
+        "Automation: mode shadow",
+        "actions today:",
+        "Recent production deployments",
+        "Anomalies open:",
+        "Build predictors",
+        "CI cost this month",
+        "mobile-backend",  # the service with a budget
+    ):
+        assert part in screen, part
+    assert len(screen.splitlines()) <= 40  # one screen
+
+
+def test_status_without_a_warehouse_says_what_to_do(tmp_path):
+    done = dcicd_status(tmp_path / "empty")
+    assert done.returncode != 0
+    assert "dcicd ingest" in done.stderr and "Traceback" not in done.stderr
