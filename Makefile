@@ -4,13 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format dev bench clean
+.PHONY: install demo test test-deps lint format dev bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dcicd needs Python 3.11 or newer (set PYTHON=python3.11)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,production]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -18,7 +18,21 @@ install: $(STAMP)
 demo: install
 	$(BIN)/dcicd demo
 
-test: install
+# The report test renders in Debian's chromium; the production-profile test starts Debian's
+# PostgreSQL. Installed here when missing and this user may (root with apt); else those tests
+# say why they skip.
+test-deps:
+	@if command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium and postgresql for the tests ..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium postgresql >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium postgresql >/dev/null; } \
+		|| echo "could not install chromium and postgresql: their tests will skip"; \
+	fi
+
+test: install test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
