@@ -45,7 +45,8 @@ RAW = dg.AssetSelection.assets(dg.AssetKey(["raw", "events"]))
 
 watch_job = dg.define_asset_job(
     "watch",
-    selection=ANOMALIES.upstream() - RAW - TRAINING,
+    # the config tables are written together: the watch writes them all
+    selection=(ANOMALIES.upstream() - RAW - TRAINING).required_multi_asset_neighbors(),
     description="The tables anomalies are found in, and the anomalies: run every few minutes so "
     "a bad deployment is judged while it can still be rolled back (raw.events is loaded by the "
     "landing sensor as files arrive).",
