@@ -182,7 +182,7 @@ def run_refresh(home: Home, job_name: str = "refresh") -> dict[str, float]:
     return stages
 
 
-ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch"]
+ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch", "weekly_report"]
 
 
 @main.command()
@@ -193,7 +193,8 @@ ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch"]
     default="refresh",
     show_default=True,
     help="refresh: every asset, training included; refresh_data: all but training (the hourly"
-    " schedule); score; retrain (daily); watch: what anomalies are found in (every 5 minutes).",
+    " schedule); score; retrain (daily); watch: what anomalies are found in (every 5 minutes);"
+    " weekly_report.",
 )
 def refresh(job_name: str) -> None:
     """Materialize every asset once, or the part one scheduled job materializes."""
