@@ -25,6 +25,7 @@ class RecordingServer:
                         "path": self.path,
                         "headers": dict(self.headers),
                         "body": json.loads(body or b"{}"),
+                        "at": time.monotonic(),
                     }
                 )
                 time.sleep(delay)

@@ -224,6 +224,9 @@ def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
         ("model_rollback", "model_rollback:model_accuracy:1"),
         ("alert", "resolve:ci_cost:gone"),
     }  # the info and the 3-day-old anomalies ask for nothing
+    # The most urgent first, and so tagged for the daemon's queue: a rollback races its window.
+    assert [r.job_name for r in requests][:2] == ["rollback", "model_rollback"]
+    assert [r.tags["dagster/priority"] for r in requests][:2] == ["10", "5"]
 
 
 def test_live_alerts_go_to_slack_and_pagerduty_and_resolve(tmp_path, hook, monkeypatch):

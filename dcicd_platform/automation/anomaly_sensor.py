@@ -20,6 +20,19 @@ from dcicd_platform.resources import HomeResource, SettingsResource, read_only_c
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
+# What runs first when many are asked for at once: a rollback is racing its window. The
+# daemon's queue honours `dagster/priority` (higher first); `dcicd act` runs them in this order.
+PRIORITY = {"rollback": 10, "model_rollback": 5, "alert": 0, "rerun": -5}
+
+
+def _by_urgency(requests: list[dg.RunRequest]) -> list[dg.RunRequest]:
+    prioritized = [
+        r.with_replaced_attrs(tags={**r.tags, "dagster/priority": str(PRIORITY[r.job_name])})
+        for r in requests
+    ]
+    return sorted(prioritized, key=lambda r: -PRIORITY[r.job_name])
+
+
 def job_for(kind: str, severity: str, min_severity: str) -> str | None:
     if kind == "deployment_health" and severity == "critical":
         return "rollback"
@@ -59,7 +72,7 @@ def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest
                 tags={"dcicd/anomaly": key, "dcicd/service": service or ""},
             )
         )
-    return requests + _resolutions(conn, tables) + _reruns(conn, tables, since)
+    return _by_urgency(requests + _resolutions(conn, tables) + _reruns(conn, tables, since))
 
 
 def _reruns(conn, tables: set[str], since: datetime) -> list[dg.RunRequest]:
