@@ -7,8 +7,9 @@ user or the daemon runs it (a fresh `dcicd` process each): `dcicd ingest` of a f
 good deployment two hours ago and a bad one 21 minutes ago (its health samples up to a minute
 ago); `dcicd refresh --job watch` (what the `watch_every_5_minutes` schedule runs); `dcicd act`
 (one evaluation of the `anomaly_actions` sensor and the jobs it asks for, the rollback first).
-The clock stops when the recording server has the request. In operation the daemon adds its waits: the
-landing sensor's 30 s, up to 5 minutes for the watch schedule, the anomaly sensor's 60 s.
+The clock stops when the recording server has the request. In operation the daemon adds its
+waits: the landing sensor's 30 s, up to 5 minutes for the watch schedule, the anomaly sensor's
+60 s.
 
     python benchmarks/time_to_rollback.py
 """

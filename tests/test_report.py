@@ -156,3 +156,20 @@ def test_headless_chromium_renders_it_without_console_errors(report, tmp_path):
     drawn = 1 - background / (300 * 1000)
     assert drawn > 0.2  # text, tables and charts, not a blank page
     assert len(colours) > 200  # the charts' colours, not one flat colour
+
+
+def test_before_any_data_the_report_is_skipped_and_the_run_succeeds(tmp_path):
+    config = tmp_path / "dcicd.yaml"
+    config.write_text(demo_config_yaml())
+    duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()
+    result = dg.materialize(
+        [weekly_review],
+        resources={
+            "warehouse": warehouse_resource(tmp_path / "warehouse.duckdb"),
+            "home": HomeResource(root=str(tmp_path)),
+            "settings": SettingsResource(config_file=str(config)),
+        },
+    )
+    assert result.success
+    assert result.asset_materializations_for_node("reports__weekly_review") == []
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())

@@ -71,6 +71,9 @@ def _exists(conn, schema: str, name: str) -> bool:
 
 
 def as_of_date(conn) -> date | None:
+    """The date of the latest event the marts know, or None before the first refresh."""
+    if not _exists(conn, "marts", "dora_summary"):
+        return None
     rows = conn.execute("SELECT max(as_of) FROM marts.dora_summary").fetchall()
     return rows[0][0] if rows else None
 
