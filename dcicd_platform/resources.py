@@ -99,6 +99,17 @@ def secrets_from_env() -> SecretsResource:
     )
 
 
+def existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """'schema.table' for every table the warehouse holds: readers that show what exists
+    (before the first refresh some do not)."""
+    return {
+        f"{schema}.{table}"
+        for schema, table in conn.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables()"
+        ).fetchall()
+    }
+
+
 class WarehouseBusy(RuntimeError):
     """The warehouse stayed locked by a writer for longer than the caller would wait."""
 

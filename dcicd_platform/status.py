@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from dcicd_platform.resources import existing_tables
+
 TIER_POINTS = {"elite": 100, "high": 75, "medium": 50, "low": 25}
 
 
@@ -52,17 +54,10 @@ class Status:
         return "healthy" if self.health >= 85 else "watch" if self.health >= 65 else "at risk"
 
 
-def _tables(conn) -> set[str]:
-    return {
-        f"{s}.{t}"
-        for s, t in conn.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()
-    }
-
-
 def read_status(conn, now: datetime | None = None) -> Status:
     """Everything the screen shows, each part only if its table exists yet."""
     now = now or datetime.now(UTC)
-    tables = _tables(conn)
+    tables = existing_tables(conn)
     status = Status()
     if "marts.dora_summary" in tables:
         row = conn.execute(

@@ -319,6 +319,23 @@ GROUP BY s.service
 """
 
 
+def _cost_anomaly(
+    r: dict, entity_key: str, observed: float, expected: float, z: float, t: Thresholds, why: str
+) -> dict:
+    """One day's cost anomaly: critical past twice the robust z threshold."""
+    return {
+        "kind": "ci_cost",
+        "service": r["service"],
+        "entity_key": entity_key,
+        "detected_at": _end_of(r["day"]),
+        "observed": observed,
+        "expected": expected,
+        "score": z,
+        "severity": "critical" if z > 2 * t.cost_robust_z else "warning",
+        "explanation": why,
+    }
+
+
 def ci_cost(conn, t: Thresholds) -> pl.DataFrame:
     rows = []
     for r in _rows(conn, COST_SQL):
@@ -329,19 +346,16 @@ def ci_cost(conn, t: Thresholds) -> pl.DataFrame:
         if z <= t.cost_robust_z or r["cost"] - median < t.cost_min_excess_usd:
             continue  # far off, and by enough money to be worth a person's time
         rows.append(
-            {
-                "kind": "ci_cost",
-                "service": r["service"],
-                "entity_key": f"{r['repo']}|{r['day']}",
-                "detected_at": _end_of(r["day"]),
-                "observed": r["cost"],
-                "expected": median,
-                "score": z,
-                "severity": "critical" if z > 2 * t.cost_robust_z else "warning",
-                "explanation": f"{r['repo']} spent ${r['cost']:.2f} on CI on"
-                f" {r['day']:%a %Y-%m-%d}, against ${median:.2f} on the same weekday before"
-                f" (robust z {z:.1f})",
-            }
+            _cost_anomaly(
+                r,
+                f"{r['repo']}|{r['day']}",
+                r["cost"],
+                median,
+                z,
+                t,
+                f"{r['repo']} spent ${r['cost']:.2f} on CI on {r['day']:%a %Y-%m-%d}, against"
+                f" ${median:.2f} on the same weekday before (robust z {z:.1f})",
+            )
         )
     for r in _rows(conn, UNIT_COST_SQL):
         history = r["before"] or []
@@ -352,19 +366,17 @@ def ci_cost(conn, t: Thresholds) -> pl.DataFrame:
         if z <= t.cost_robust_z or excess < t.cost_min_excess_usd:
             continue
         rows.append(
-            {
-                "kind": "ci_cost",
-                "service": r["service"],
-                "entity_key": f"{r['repo']}|{r['day']}|per_run|{r['workflow']}",
-                "detected_at": _end_of(r["day"]),
-                "observed": r["per_run"],
-                "expected": median,
-                "score": z,
-                "severity": "critical" if z > 2 * t.cost_robust_z else "warning",
-                "explanation": f"{r['repo']} {r['workflow']}: a run cost ${r['per_run']:.2f} on"
+            _cost_anomaly(
+                r,
+                f"{r['repo']}|{r['day']}|per_run|{r['workflow']}",
+                r["per_run"],
+                median,
+                z,
+                t,
+                f"{r['repo']} {r['workflow']}: a run cost ${r['per_run']:.2f} on"
                 f" {r['day']:%a %Y-%m-%d}, against ${median:.2f} over the 4 weeks before"
                 f" (robust z {z:.1f}; ${excess:.2f} more over {r['runs']} runs)",
-            }
+            )
         )
     for r in _rows(conn, BUDGET_SQL):
         import calendar

@@ -15,7 +15,12 @@ import dagster as dg
 
 from dcicd_platform.automation.respond import flaky_failures
 from dcicd_platform.automation.responses import OP_OF, alert, model_rollback, rerun, rollback
-from dcicd_platform.resources import HomeResource, SettingsResource, read_only_connection
+from dcicd_platform.resources import (
+    HomeResource,
+    SettingsResource,
+    existing_tables,
+    read_only_connection,
+)
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -43,15 +48,8 @@ def job_for(kind: str, severity: str, min_severity: str) -> str | None:
     return None
 
 
-def _tables(conn) -> set[str]:
-    return {
-        f"{s}.{t}"
-        for s, t in conn.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()
-    }
-
-
 def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest]:
-    tables = _tables(conn)
+    tables = existing_tables(conn)
     if "ml.anomalies" not in tables:
         return []
     rows = conn.execute(

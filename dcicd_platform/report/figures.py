@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from dcicd_platform.resources import existing_tables
+
 TREND_WEEKS = 12
 
 
@@ -61,18 +63,9 @@ def _dicts(conn, sql: str, params: list | dict | None = None) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
-def _exists(conn, schema: str, name: str) -> bool:
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
-    )
-
-
 def as_of_date(conn) -> date | None:
     """The date of the latest event the marts know, or None before the first refresh."""
-    if not _exists(conn, "marts", "dora_summary"):
+    if "marts.dora_summary" not in existing_tables(conn):
         return None
     rows = conn.execute("SELECT max(as_of) FROM marts.dora_summary").fetchall()
     return rows[0][0] if rows else None
@@ -152,6 +145,7 @@ def gather(conn, week_start: date) -> WeeklyFigures:
     first = week_start - timedelta(weeks=TREND_WEEKS - 1)
     end = week_start + timedelta(days=6)
     figures = WeeklyFigures(week_start, as_of_date(conn))
+    tables = existing_tables(conn)
     figures.dora_weekly = _dicts(
         conn,
         """WITH days AS (
@@ -197,7 +191,7 @@ def gather(conn, week_start: date) -> WeeklyFigures:
         "SELECT s.service, r.repo, s.monthly_ci_budget_usd AS budget_usd FROM config.services s,"
         " unnest(s.repositories) AS r(repo) WHERE s.monthly_ci_budget_usd IS NOT NULL",
     )
-    if _exists(conn, "ml", "anomalies"):
+    if "ml.anomalies" in tables:
         figures.anomalies = _dicts(
             conn,
             "SELECT kind, severity, service, explanation, detected_at, cleared_at"
@@ -206,13 +200,13 @@ def gather(conn, week_start: date) -> WeeklyFigures:
             " detected_at DESC",
             [week_start, end],
         )
-    if _exists(conn, "ops", "actions"):
+    if "ops.actions" in tables:
         figures.actions = _dicts(
             conn,
             "SELECT kind, service, mode, decision, reason, target, requested_at"
             " FROM ops.actions ORDER BY requested_at DESC LIMIT 50",
         )
-    if _exists(conn, "ml", "build_predictions"):
+    if "ml.build_predictions" in tables:
         figures.model_weekly = _dicts(
             conn,
             """SELECT p.model_name AS model, date_trunc('week', r.started_at)::DATE AS week_start,
