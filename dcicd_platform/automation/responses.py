@@ -8,12 +8,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dcicd_platform.automation import respond
-from dcicd_platform.resources import (
-    DUCKDB_POOL,
-    MlflowResource,
-    SecretsResource,
-    SettingsResource,
-)
+from dcicd_platform.resources import DUCKDB_POOL, SecretsResource
 
 
 class AnomalyConfig(dg.Config):
@@ -30,89 +25,62 @@ def _secrets(resource: SecretsResource) -> respond.Secrets:
     )
 
 
-def _respond(context: dg.OpExecutionContext, warehouse: DuckDBResource, answer) -> str:
-    """Run one responder on a warehouse connection; log and return its decision."""
-    with warehouse.get_connection() as conn:
-        outcome = answer(conn)
-    context.log.info(f"{outcome.action_id}: {outcome.decision}: {outcome.reason}")
-    context.add_output_metadata({"decision": outcome.decision, "reason": outcome.reason})
-    return outcome.decision
+def response_op(name: str, answer, resources: frozenset[str] = frozenset()) -> dg.OpDefinition:
+    """An op that answers one anomaly: `answer(conn, config, resources)` on a warehouse
+    connection, in the duckdb pool; logs the decision and returns it."""
 
-
-@dg.op(pool=DUCKDB_POOL)
-def roll_back_deployment(
-    context: dg.OpExecutionContext,
-    config: AnomalyConfig,
-    warehouse: DuckDBResource,
-    settings: SettingsResource,
-    secrets: SecretsResource,
-) -> str:
-    return _respond(
-        context,
-        warehouse,
-        lambda conn: respond.respond_rollback(
-            conn,
-            config.anomaly_key,
-            settings.load(),
-            approved=config.approved,
-            secrets=_secrets(secrets),
-        ),
+    @dg.op(
+        name=name,
+        pool=DUCKDB_POOL,
+        required_resource_keys={"warehouse", "settings", *resources},
     )
+    def _answer(context: dg.OpExecutionContext, config: AnomalyConfig) -> str:
+        warehouse: DuckDBResource = context.resources.warehouse
+        with warehouse.get_connection() as conn:
+            outcome = answer(conn, config, context.resources)
+        context.log.info(f"{outcome.action_id}: {outcome.decision}: {outcome.reason}")
+        context.add_output_metadata({"decision": outcome.decision, "reason": outcome.reason})
+        return outcome.decision
+
+    return _answer
 
 
-@dg.op(pool=DUCKDB_POOL)
-def send_alert(
-    context: dg.OpExecutionContext,
-    config: AnomalyConfig,
-    warehouse: DuckDBResource,
-    settings: SettingsResource,
-    secrets: SecretsResource,
-) -> str:
-    return _respond(
-        context,
-        warehouse,
-        lambda conn: respond.respond_alert(
-            conn,
-            config.anomaly_key,
-            settings.load(),
-            resolve=config.resolve,
-            secrets=_secrets(secrets),
-        ),
-    )
-
-
-@dg.op(pool=DUCKDB_POOL)
-def roll_back_model(
-    context: dg.OpExecutionContext,
-    config: AnomalyConfig,
-    warehouse: DuckDBResource,
-    settings: SettingsResource,
-    mlflow: MlflowResource,
-) -> str:
-    return _respond(
-        context,
-        warehouse,
-        lambda conn: respond.respond_model_rollback(
-            conn, config.anomaly_key, settings.load(), mlflow.rollback_champion
-        ),
-    )
-
-
-@dg.op(pool=DUCKDB_POOL)
-def rerun_flaky_jobs(
-    context: dg.OpExecutionContext,
-    config: AnomalyConfig,
-    warehouse: DuckDBResource,
-    settings: SettingsResource,
-    secrets: SecretsResource,
-) -> str:
-    return _respond(
-        context,
-        warehouse,
-        lambda conn: respond.respond_rerun(
-            conn, config.anomaly_key, settings.load(), secrets=_secrets(secrets)
-        ),
-    )
+roll_back_deployment = response_op(
+    "roll_back_deployment",
+    lambda conn, config, r: respond.respond_rollback(
+        conn,
+        config.anomaly_key,
+        r.settings.load(),
+        approved=config.approved,
+        secrets=_secrets(r.secrets),
+    ),
+    frozenset({"secrets"}),
+)
+send_alert = response_op(
+    "send_alert",
+    lambda conn, config, r: respond.respond_alert(
+        conn,
+        config.anomaly_key,
+        r.settings.load(),
+        resolve=config.resolve,
+        secrets=_secrets(r.secrets),
+    ),
+    frozenset({"secrets"}),
+)
+roll_back_model = response_op(
+    "roll_back_model",
+    lambda conn, config, r: respond.respond_model_rollback(
+        conn, config.anomaly_key, r.settings.load(), r.mlflow.rollback_champion
+    ),
+    frozenset({"mlflow"}),
+)
+rerun_flaky_jobs = response_op(
+    "rerun_flaky_jobs",
+    lambda conn, config, r: respond.respond_rerun(
+        conn, config.anomaly_key, r.settings.load(), secrets=_secrets(r.secrets)
+    ),
+    frozenset({"secrets"}),
+)
 
 
 @dg.job(description="Roll back the deployment a critical deployment_health anomaly names.")
