@@ -20,6 +20,7 @@ from dcicd_platform.automation.actions import WebhookRollback
 from dcicd_platform.automation.anomaly_sensor import anomaly_actions
 from dcicd_platform.config import parse_config
 from dcicd_platform.demo.deployment_scenario import deployment_with_health
+from dcicd_platform.ops_schema import OPS_DDL
 from dcicd_platform.resources import HomeResource, SettingsResource
 from tests.helpers import write_envelopes
 from tests.recording_server import RecordingServer
@@ -159,7 +160,7 @@ def test_failed_rollbacks_trip_the_breaker_and_page(tmp_path):
                 "SELECT anomaly_key FROM ml.anomalies WHERE kind = 'deployment_health'"
             ).fetchone()
             backend = WebhookRollback(failing.url)
-            conn.execute(respond.OPS_DDL)
+            conn.execute(OPS_DDL)
             decisions = []
             for n in range(4):  # the same anomaly, acted on again by hand each time
                 conn.execute(
@@ -206,7 +207,7 @@ def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
             " VALUES ('ci_cost:gone', 'ci_cost', 'warning', ?, ?)",
             [now - timedelta(days=2), now],
         )
-        conn.execute(respond.OPS_DDL)
+        conn.execute(OPS_DDL)
         conn.execute(
             "INSERT INTO ops.actions (action_id, kind, anomaly_key, decision)"
             " VALUES ('alert:ci_cost:gone', 'alert', 'ci_cost:gone', 'executed')"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from dcicd_platform.automation import actions
 from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide
 from dcicd_platform.config import PlatformConfig
-from dcicd_platform.ops_schema import OPS_DDL, ensure_ops_schema  # noqa: F401 (OPS_DDL for callers)
+from dcicd_platform.ops_schema import ensure_ops_schema
 
 
 @dataclass
