@@ -555,7 +555,7 @@ def demo(seed: int, days: int) -> None:
     click.echo("")
     click.echo("writing the weekly review again, with those decisions ...")
     _add_stages(stages, run_refresh(home, "weekly_report"))
-    reports = sorted((home.root / "reports").glob("weekly-*.html"))
+    reports = sorted(home.reports.glob("weekly-*.html"))
     if reports:
         click.echo(f"weekly review: {reports[-1]}")
     elapsed = time.monotonic() - started

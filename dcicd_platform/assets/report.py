@@ -73,7 +73,7 @@ def weekly_review(
         "build_outcome": platform.models.outcome_accuracy_floor,
     }
     html = render_html(figures, dora_tiers, platform.automation.mode, floors)
-    folder = home.home.root / "reports"
+    folder = home.home.reports
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"weekly-{figures.week}.html"
     partial = path.with_name("." + path.name + ".partial")
