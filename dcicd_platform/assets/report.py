@@ -59,20 +59,12 @@ def weekly_review(
             return
         else:
             week_start = report_week(as_of)
-        figures = gather(conn, week_start)
-        result = conn.execute(
-            "SELECT service, deployment_frequency_tier, lead_time_tier, change_failure_tier,"
-            " restore_tier, overall_tier FROM marts.dora_summary WHERE window_days = 30"
-            " ORDER BY service = '*', service"
-        )
-        dora_tiers = [
-            {"service": row[0], "tiers": [t or "-" for t in row[1:]]} for row in result.fetchall()
-        ]
+        figures = gather(conn, week_start, as_of)
     floors = {
         "build_duration": platform.models.duration_within_20pct_floor,
         "build_outcome": platform.models.outcome_accuracy_floor,
     }
-    html = render_html(figures, dora_tiers, platform.automation.mode, floors)
+    html = render_html(figures, platform.automation.mode, floors)
     folder = home.home.reports
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"weekly-{figures.week}.html"

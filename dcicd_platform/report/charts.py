@@ -114,19 +114,20 @@ def dora_trend(figures: WeeklyFigures) -> str:
         top = max(values) * (1.6 if log else 1.15)
         bottom = min(v for v in values if v > 0) / 1.6 if log and any(v > 0 for v in values) else 0
         for tier, low, high in bands:
-            ax.axhspan(max(low, bottom or low), min(high, top), color=TIER_COLOURS[tier], zorder=0)
-            middle = (max(low, bottom or low) * min(high, top)) ** 0.5 if log else None
-            if max(low, bottom or 0) < top and min(high, top) > (bottom or 0):
-                y = middle if log else (max(low, bottom) + min(high, top)) / 2
-                ax.text(
-                    1.01,
-                    y,
-                    tier,
-                    transform=ax.get_yaxis_transform(),
-                    fontsize=7,
-                    color="#555",
-                    va="center",
-                )
+            lo, hi = max(low, bottom), min(high, top)  # the part of the band in view
+            if lo >= hi:
+                continue
+            ax.axhspan(lo, hi, color=TIER_COLOURS[tier], zorder=0)
+            y = (lo * hi) ** 0.5 if log else (lo + hi) / 2
+            ax.text(
+                1.01,
+                y,
+                tier,
+                transform=ax.get_yaxis_transform(),
+                fontsize=7,
+                color="#555",
+                va="center",
+            )
         ax.set_ylim(bottom if log else 0, top)
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
     handles, labels = axes.flat[0].get_legend_handles_labels()

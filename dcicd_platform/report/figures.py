@@ -47,6 +47,7 @@ class WeeklyFigures:
     model_weekly: list[dict] = field(default_factory=list)
     scorecard: list[dict] = field(default_factory=list)
     week_over_week: list[dict] = field(default_factory=list)
+    dora_tiers: list[dict] = field(default_factory=list)
 
     @property
     def week(self) -> str:
@@ -140,11 +141,11 @@ def week_over_week(conn, week_start: date) -> list[dict]:
     return out
 
 
-def gather(conn, week_start: date) -> WeeklyFigures:
+def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
     """Every figure of the report for the ISO week starting week_start."""
     first = week_start - timedelta(weeks=TREND_WEEKS - 1)
     end = week_start + timedelta(days=6)
-    figures = WeeklyFigures(week_start, as_of_date(conn))
+    figures = WeeklyFigures(week_start, as_of)
     tables = existing_tables(conn)
     figures.dora_weekly = _dicts(
         conn,
@@ -228,4 +229,12 @@ def gather(conn, week_start: date) -> WeeklyFigures:
         " ORDER BY scope <> '*', kpi, scope",
     )
     figures.week_over_week = week_over_week(conn, week_start)
+    figures.dora_tiers = [
+        {"service": row[0], "tiers": [t or "-" for t in row[1:]]}
+        for row in conn.execute(
+            "SELECT service, deployment_frequency_tier, lead_time_tier, change_failure_tier,"
+            " restore_tier, overall_tier FROM marts.dora_summary WHERE window_days = 30"
+            " ORDER BY service = '*', service"
+        ).fetchall()
+    ]
     return figures

@@ -57,9 +57,7 @@ def scorecard_counts(figures: WeeklyFigures) -> dict[str, int]:
     return counts
 
 
-def render_html(
-    figures: WeeklyFigures, dora_tiers: list[dict], mode: str, floors: dict[str, float]
-) -> str:
+def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> str:
     """The report page: inline CSS and SVG only, so it opens offline and can be mailed on."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -105,7 +103,7 @@ def render_html(
         wow=wow,
         scorecard_counts=scorecard_counts(figures),
         missed=missed,
-        dora=dora_tiers,
+        dora=figures.dora_tiers,
         mode=mode,
         written=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
