@@ -12,6 +12,9 @@ over raw.events whose rows are the latest state of something may say
 
 and is then refreshed from the loads of raw.events it has not seen yet: their rows are merged
 by key into the table, the better by `latest_by` winning, exactly as a full rebuild would pick.
+Such a model reads raw.events (and config) only: what a row takes from another table (a job's
+workflow from its run) belongs in a by_key model over it, which recomputes the row when that
+table's row changes, whatever order the events arrive in.
 A model over other models whose rows each depend only on upstream rows of the same key may say
 
     -- materialization: by_key
@@ -119,6 +122,17 @@ def load_model(path: Path) -> SqlModel:
     maps = _key_maps(path, sql, reads) if settings.get("materialization") == "by_key" else ()
     if settings.get("materialization") == "by_key" and "unique_key" not in settings:
         raise ValueError(f"{path}: a by_key model needs a '-- unique_key:' line")
+    if settings.get("materialization") == "incremental":
+        # Its rows are merged from new events only: a row that also read another table would
+        # keep what that table said when the row's events arrived, whatever it says later.
+        others = sorted(
+            f"{s}.{n}" for s, n in reads if s != "config" and (s, n) != ("raw", "events")
+        )
+        if others:
+            raise ValueError(
+                f"{path}: an incremental model reads only raw.events (and config); it reads"
+                f" {', '.join(others)}: join those in a by_key model over it instead"
+            )
     return SqlModel(path.parent.name, path.stem, sql, path, settings, reads, maps)
 
 

@@ -36,13 +36,14 @@ def same_rows(a: duckdb.DuckDBPyConnection, b_path: str, table: str) -> bool:
 def test_the_heavy_core_models_are_incremental():
     assert sorted(INCREMENTAL) == [
         "core.health_samples",
-        "core.pipeline_jobs",
+        "core.pipeline_job_states",
         "core.pipeline_runs",
     ]
 
 
 def test_the_marts_over_jobs_recompute_by_key():
     assert sorted(BY_KEY) == [
+        "core.pipeline_jobs",
         "marts.ci_cost_daily",
         "marts.ci_job_costs",
         "marts.ci_pipeline_daily",

@@ -89,8 +89,16 @@ SELECT
     l.run_key, l.source, l.repo, coalesce(s.service, l.repo) AS service, l.workflow,
     l.workflow_path, l.branch, l.sha, l.status, l.conclusion, l.queued_at, l.started_at,
     l.finished_at,
-    coalesce(l.reported_duration_s, epoch(l.finished_at) - epoch(l.started_at)) AS duration_s,
+    -- Never below 0 (a clock skew of the provider); NULL until the run finishes.
+    CASE WHEN l.reported_duration_s IS NOT NULL OR epoch(l.finished_at - l.started_at) IS NOT NULL
+        THEN greatest(0,
+        coalesce(l.reported_duration_s, epoch(l.finished_at) - epoch(l.started_at))) END
+        AS duration_s,
     epoch(l.started_at) - epoch(l.queued_at) AS queue_s,
+    -- Duration figures count only completed runs that ran: a skipped run, or one waiting for a
+    -- maintainer's approval (GitHub's action_required, 0 seconds), would drag them down.
+    coalesce(l.status = 'completed' AND l.conclusion IN ('success', 'failure', 'timed_out',
+        'cancelled'), false) AS ran,
     l.attempt, l.provider_run_id, l.run_number, l.trigger_event, l.actor, l.default_branch,
     l.branch = l.default_branch AS on_default_branch,
     l.received_at AS last_received_at

@@ -8,7 +8,7 @@ WITH settings AS (
 ), ci_runs AS (
     SELECT r.repo, r.duration_s
     FROM core.pipeline_runs r, window_bounds w
-    WHERE r.status = 'completed' AND r.started_at::DATE BETWEEN w.window_start AND w.as_of
+    WHERE r.ran AND r.started_at::DATE BETWEEN w.window_start AND w.as_of
 ), ci AS (
     SELECT coalesce(repo, '*') AS scope,
         quantile_cont(duration_s, 0.5) / 60 AS p50_minutes,

@@ -86,7 +86,7 @@ WITH weeks AS (
         quantile_cont(duration_s, 0.5) / 60 AS ci_duration_p50_minutes,
         quantile_cont(duration_s, 0.95) / 60 AS ci_duration_p95_minutes
     FROM core.pipeline_runs
-    WHERE status = 'completed' AND started_at::DATE BETWEEN $last AND $this + 6
+    WHERE ran AND started_at::DATE BETWEEN $last AND $this + 6
     GROUP BY 1
 ), cost AS (
     SELECT date_trunc('week', day)::DATE AS week_start, sum(cost_usd)::DOUBLE AS ci_cost_usd
@@ -167,9 +167,10 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
     figures.ci_weekly = _dicts(
         conn,
         "SELECT date_trunc('week', started_at)::DATE AS week_start, count(*) AS runs,"
-        " quantile_cont(duration_s, 0.5) / 60 AS p50_minutes,"
-        " quantile_cont(duration_s, 0.95) / 60 AS p95_minutes,"
-        " avg((conclusion = 'success')::INT) AS success_rate"
+        " quantile_cont(duration_s, 0.5) FILTER (WHERE ran) / 60 AS p50_minutes,"
+        " quantile_cont(duration_s, 0.95) FILTER (WHERE ran) / 60 AS p95_minutes,"
+        " count(*) FILTER (WHERE conclusion = 'success') / nullif(count(*) FILTER"
+        " (WHERE conclusion IN ('success', 'failure', 'timed_out')), 0) AS success_rate"
         " FROM core.pipeline_runs WHERE status = 'completed' AND started_at::DATE BETWEEN ? AND ?"
         " GROUP BY 1 ORDER BY 1",
         [first, end],
