@@ -157,6 +157,30 @@ class ModelQuality(_Strict):
     evaluation_share: float = Field(default=0.2, gt=0, lt=1)
 
 
+class Quality(_Strict):
+    """How much of a table a row-level data-quality rule tolerates breaking it (GX's `mostly`)."""
+
+    mostly: float = Field(default=0.99, ge=0, le=1)
+    rules: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _rules_exist(self) -> Quality:
+        from dcicd_platform.checks.expectations import RULES
+
+        row_rules = {r.qualified_name for r in RULES if not r.blocking}
+        for name, mostly in self.rules.items():
+            if name not in row_rules:
+                known = ", ".join(sorted(row_rules))
+                raise ValueError(f"quality.rules: {name!r} is not a row rule (one of {known})")
+            if not 0 <= mostly <= 1:
+                raise ValueError(f"quality.rules.{name}: mostly must lie within [0, 1]")
+        return self
+
+    def mostly_for(self, rule: str) -> float:
+        """The share of rows that must keep the rule `<schema>.<table>.<rule>`."""
+        return self.rules.get(rule, self.mostly)
+
+
 class PlatformConfig(_Strict):
     """Everything the platform can be told; see dcicd.example.yaml for each key."""
 
@@ -167,6 +191,7 @@ class PlatformConfig(_Strict):
     anomalies: AnomalyThresholds = Field(default_factory=AnomalyThresholds)
     automation: Automation = Field(default_factory=Automation)
     models: ModelQuality = Field(default_factory=ModelQuality)
+    quality: Quality = Field(default_factory=Quality)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> PlatformConfig:

@@ -9,10 +9,11 @@ REPOSITORY = required("repository.full_name")
 EVENTS = {
     "workflow_run": (
         *REPOSITORY,
-        *required("workflow_run.id", "workflow_run.run_number", kind="integer"),
+        *required("workflow_run.id", kind="integer"),
         *required("workflow_run.head_sha", "workflow_run.status"),
         *required("workflow_run.created_at", kind="timestamp"),
-        *optional("workflow_run.run_attempt", kind="integer"),
+        # run_number only labels a run for people: a run exported without it is still whole.
+        *optional("workflow_run.run_attempt", "workflow_run.run_number", kind="integer"),
         *optional("workflow_run.conclusion", "workflow_run.head_branch", "workflow_run.name"),
         *optional("workflow_run.run_started_at", "workflow_run.updated_at", kind="timestamp"),
     ),
