@@ -1,52 +1,77 @@
 -- description: One incident: PagerDuty incidents, and GitHub/GitLab issues labelled incident (or naming "root cause: <sha>"), with when they opened and were resolved, and the production deployment that caused it (the one that shipped its named root cause, else the service's latest one before it opened, within the attribution window).
 WITH pagerduty_events AS (
-    SELECT json_transform(payload, '{"event": {"event_type": "VARCHAR", "occurred_at": "VARCHAR",
-        "data": {"id": "VARCHAR", "title": "VARCHAR", "created_at": "VARCHAR",
-            "urgency": "VARCHAR", "service": {"id": "VARCHAR", "summary": "VARCHAR"}}}}') AS p
+    SELECT received_at, json_transform(payload, '{"event": {"event_type": "VARCHAR",
+        "occurred_at": "VARCHAR", "data": {"id": "VARCHAR", "type": "VARCHAR",
+            "title": "VARCHAR", "created_at": "VARCHAR", "urgency": "VARCHAR",
+            "service": {"id": "VARCHAR", "summary": "VARCHAR"},
+            "incident": {"id": "VARCHAR"}}}}') AS p
     FROM raw.events
     WHERE source = 'pagerduty' AND starts_with(event_type, 'incident.')
+), pagerduty_keyed AS (
+    -- An event's data is the incident itself (type `incident`), or another object about it (a
+    -- note, a responder, a status update), which names its incident in data.incident.
+    SELECT p.event.event_type AS event_type, dcicd_ts(p.event.occurred_at) AS occurred_at,
+        received_at, p.event.data AS data,
+        coalesce(p.event.data.type = 'incident',
+            p.event.data.type IS NULL AND p.event.data.incident.id IS NULL) AS about_itself,
+        CASE WHEN about_itself THEN p.event.data.id ELSE p.event.data.incident.id END AS id,
+        p.event.event_type IN ('incident.triggered', 'incident.acknowledged',
+            'incident.unacknowledged', 'incident.resolved', 'incident.reopened') AS lifecycle
+    FROM pagerduty_events
 ), pagerduty AS (
     SELECT
-        'pagerduty:' || p.event.data.id AS incident_key,
+        'pagerduty:' || id AS incident_key,
         'pagerduty' AS source,
-        any_value(p.event.data.service.id) AS pd_service_id,
-        any_value(p.event.data.service.summary) AS pd_service_name,
+        any_value(data.service.id) FILTER (WHERE about_itself) AS pd_service_id,
+        any_value(data.service.summary) FILTER (WHERE about_itself) AS pd_service_name,
         NULL AS repo,
-        any_value(p.event.data.title) AS title,
+        arg_max(data.title, (occurred_at, received_at))
+            FILTER (WHERE about_itself AND data.title IS NOT NULL) AS title,
         -- v3 incident events carry no creation time: the trigger's occurred_at opens it.
         -- Seen only resolving, an incident's opening is unknown (NULL), not its resolution.
-        coalesce(min(dcicd_ts(p.event.occurred_at))
-                FILTER (WHERE p.event.event_type = 'incident.triggered'),
-            min(dcicd_ts(p.event.data.created_at))) AS opened_at,
-        CASE WHEN arg_max(p.event.event_type, dcicd_ts(p.event.occurred_at)) = 'incident.resolved'
-            THEN max(dcicd_ts(p.event.occurred_at))
-                FILTER (WHERE p.event.event_type = 'incident.resolved') END AS resolved_at,
+        coalesce(min(occurred_at) FILTER (WHERE event_type = 'incident.triggered'),
+            min(dcicd_ts(data.created_at)) FILTER (WHERE about_itself)) AS opened_at,
+        -- Resolved when its latest lifecycle event resolves it (a reopening clears it); notes,
+        -- priority, assignment and escalation change nothing.
+        CASE WHEN arg_max(event_type, (occurred_at, received_at)) FILTER (WHERE lifecycle)
+                = 'incident.resolved'
+            THEN max(occurred_at) FILTER (WHERE event_type = 'incident.resolved') END
+            AS resolved_at,
         NULL AS root_cause_sha,
         true AS is_incident
-    FROM pagerduty_events
-    GROUP BY p.event.data.id
+    FROM pagerduty_keyed
+    WHERE id IS NOT NULL
+    GROUP BY id
+    -- A delivery about another object never makes an incident by itself.
+    HAVING bool_or(about_itself)
 ), github_events AS (
-    SELECT received_at, json_transform(payload, '{"issue": {"id": "UBIGINT", "number": "BIGINT",
-        "title": "VARCHAR", "body": "VARCHAR", "state": "VARCHAR", "created_at": "VARCHAR",
-        "closed_at": "VARCHAR", "updated_at": "VARCHAR", "labels": [{"name": "VARCHAR"}]},
+    SELECT received_at, json_transform(payload, '{"action": "VARCHAR", "issue": {"id": "UBIGINT",
+        "number": "BIGINT", "title": "VARCHAR", "body": "VARCHAR", "state": "VARCHAR",
+        "created_at": "VARCHAR", "closed_at": "VARCHAR", "updated_at": "VARCHAR",
+        "labels": [{"name": "VARCHAR"}]},
         "repository": {"full_name": "VARCHAR"}}') AS p
     FROM raw.events
     WHERE source = 'github' AND event_type = 'issues'
 ), gitlab_events AS (
     SELECT received_at, json_transform(payload, '{"object_attributes": {"id": "UBIGINT",
         "iid": "BIGINT", "title": "VARCHAR", "description": "VARCHAR", "state": "VARCHAR",
-        "created_at": "VARCHAR", "closed_at": "VARCHAR", "updated_at": "VARCHAR"},
-        "labels": [{"title": "VARCHAR"}],
+        "action": "VARCHAR", "created_at": "VARCHAR", "closed_at": "VARCHAR",
+        "updated_at": "VARCHAR"},
+        "labels": [{"title": "VARCHAR"}], "changes": {"labels": "JSON"},
         "project": {"path_with_namespace": "VARCHAR"}}') AS p
     FROM raw.events
     WHERE source = 'gitlab' AND event_type = 'issue'
 ), issue_events AS (
+    -- Every delivery carries the issue as it then was; `lifecycle` marks those that open,
+    -- close, reopen or (un)label it, which alone decide its state and labels.
     SELECT 'github:' || p.issue.id AS incident_key, 'github' AS source,
         p.repository.full_name AS repo, p.issue.title AS title, p.issue.body AS body,
         p.issue.state AS state, dcicd_ts(p.issue.created_at) AS created_at,
         dcicd_ts(p.issue.closed_at) AS closed_at,
         coalesce(dcicd_ts(p.issue.updated_at), received_at) AS updated_at, received_at,
-        list_transform(p.issue.labels, lambda l: lower(l.name)) AS labels
+        list_transform(p.issue.labels, lambda l: lower(l.name)) AS labels,
+        coalesce(p.action IN ('opened', 'closed', 'reopened', 'labeled', 'unlabeled'), true)
+            AS lifecycle
     FROM github_events
     UNION ALL
     SELECT 'gitlab:' || p.object_attributes.id, 'gitlab', p.project.path_with_namespace,
@@ -54,18 +79,26 @@ WITH pagerduty_events AS (
         CASE p.object_attributes.state WHEN 'opened' THEN 'open' ELSE p.object_attributes.state END,
         dcicd_ts(p.object_attributes.created_at), dcicd_ts(p.object_attributes.closed_at),
         coalesce(dcicd_ts(p.object_attributes.updated_at), received_at), received_at,
-        list_transform(p.labels, lambda l: lower(l.title))
+        list_transform(p.labels, lambda l: lower(l.title)),
+        -- GitLab (un)labels an issue with an `update` whose changes name the labels.
+        coalesce(p.object_attributes.action IN ('open', 'close', 'reopen'), true)
+            OR p.changes.labels IS NOT NULL
     FROM gitlab_events
 ), issues AS (
+    -- The latest lifecycle delivery gives the state and labels (the latest of any kind when
+    -- none is known); the latest of any kind gives title and body.
     SELECT incident_key, any_value(source) AS source, NULL AS pd_service_id,
         NULL AS pd_service_name, any_value(repo) AS repo,
         arg_max(title, (updated_at, received_at)) AS title,
         min(created_at) AS opened_at,
-        CASE WHEN arg_max(state, (updated_at, received_at)) = 'closed'
-            THEN arg_max(closed_at, (updated_at, received_at)) END AS resolved_at,
+        CASE WHEN arg_max(state, (lifecycle, updated_at, received_at)) = 'closed'
+            THEN arg_max(coalesce(closed_at, updated_at), (lifecycle, updated_at, received_at))
+            END AS resolved_at,
         nullif(regexp_extract(arg_max(body, (updated_at, received_at)),
             'root cause:\s*([0-9a-fA-F]{7,64})', 1, 'i'), '') AS root_cause_sha,
-        bool_or(list_contains(labels, 'incident')) AS labelled_incident
+        -- Labelled in its latest state: a removed label no longer counts.
+        coalesce(list_contains(arg_max(labels, (lifecycle, updated_at, received_at)), 'incident'),
+            false) AS labelled_incident
     FROM issue_events
     GROUP BY incident_key
 ), all_incidents AS (
