@@ -23,12 +23,13 @@ WITH pushes AS (
 ), slots AS (
     -- Each listed commit takes a place in the branch's push order, and a forced push one more
     -- (position 0) before the commits it lists, where it ends the spans of those it does not.
-    SELECT delivery_id AS push_id, source, repo, branch, pushed_at, forced, commits,
-        unnest(commits) AS c, generate_subscripts(commits, 1) AS position
+    SELECT delivery_id AS push_id, source, repo, branch, pushed_at, forced,
+        NULL::VARCHAR[] AS listed_shas, unnest(commits) AS c,
+        generate_subscripts(commits, 1) AS position
     FROM branch_pushes
     UNION ALL BY NAME
-    SELECT delivery_id AS push_id, source, repo, branch, pushed_at, forced, commits,
-        NULL AS c, 0 AS position
+    SELECT delivery_id AS push_id, source, repo, branch, pushed_at, forced,
+        list_transform(commits, lambda x: x.id) AS listed_shas, NULL AS c, 0 AS position
     FROM branch_pushes
     WHERE forced
 ), ordered AS (
@@ -54,7 +55,7 @@ WITH pushes AS (
     FROM ordered f
     JOIN first_pushes c ON c.repo = f.repo AND c.branch = f.branch AND c.push_seq < f.seq
     WHERE f.forced AND f.position = 0
-        AND NOT list_contains(list_transform(f.commits, lambda x: x.id), c.sha)
+        AND NOT list_contains(f.listed_shas, c.sha)
 ), transitions AS (
     -- Listings and discards in push order; only the changes remain: a span starts or ends.
     SELECT repo, branch, sha, seq, held, pushed_at

@@ -1,4 +1,4 @@
--- description: One incident: PagerDuty incidents, and GitHub/GitLab issues labelled incident (or naming "root cause: <sha>"), with when they opened and were resolved, and the production deployment that caused it (the one that shipped its named root cause, else the service's latest one before it opened, within the attribution window).
+-- description: One incident: PagerDuty incidents (a note or other delivery about one is none), and GitHub/GitLab issues labelled incident in their latest state (or naming "root cause: <sha>"), with when they opened and were last resolved (NULL while reopened), and the production deployment that caused it (the one that shipped its named root cause, else the service's latest one before it opened, within the attribution window).
 WITH pagerduty_events AS (
     SELECT received_at, json_transform(payload, '{"event": {"event_type": "VARCHAR",
         "occurred_at": "VARCHAR", "data": {"id": "VARCHAR", "type": "VARCHAR",
