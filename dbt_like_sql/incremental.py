@@ -1,8 +1,9 @@
 """The two incremental materializations: latest state from new raw loads, and recompute by key.
 
 `latest_state`: a model over raw.events whose rows are the latest state of something (a run, a
-job) reads only the loads it has not seen and merges their rows by `unique_key`, the better by
-`latest_by` winning, exactly as a full rebuild would pick.
+job) gives one row per event; a full build keeps each key's first row by `latest_by`, and a
+refresh reads only the loads it has not seen and merges their rows by `unique_key` the same
+way, so both pick exactly the same row.
 
 `by_key`: a model whose every output row depends only on upstream rows that map to the same
 key (a job's price; a day's totals) recomputes only the keys touched by its upstreams' changes
@@ -156,6 +157,16 @@ def build_full(
     in_transaction(conn, [statement, *(extra or []), mark], params)
 
 
+def latest_rows(model) -> str:
+    """The model's rows, one per key: the first by `latest_by` (the model's SQL gives one row per
+    event, so the ordering is written once, in its header)."""
+    key, order = model.settings["unique_key"], model.settings["latest_by"]
+    return (
+        f"SELECT * FROM (\n{model.sql}\n)\n"
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
+    )
+
+
 def latest_state(conn, model) -> None:
     table, key, order = model.table, model.settings["unique_key"], model.settings["latest_by"]
     conn.execute(_STATE_DDL)
@@ -169,7 +180,7 @@ def latest_state(conn, model) -> None:
         build_full(
             conn,
             model,
-            f"CREATE OR REPLACE TABLE {table} AS\n{model.sql}",
+            f"CREATE OR REPLACE TABLE {table} AS\n{latest_rows(model)}",
             ["DELETE FROM meta.model_loads WHERE model = $model", _ALL_LOADS, *record],
             params,
         )

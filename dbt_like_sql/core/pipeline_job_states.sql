@@ -111,12 +111,9 @@ WITH github_events AS (
         1 AS attempt,
         received_at
     FROM gitlab_jobs
-), latest AS (
+), states AS (
+    -- One row per event: the build keeps each key's latest (see latest_by above).
     SELECT * FROM (SELECT * FROM github UNION ALL BY NAME SELECT * FROM gitlab)
-    QUALIFY row_number() OVER (
-        PARTITION BY job_key
-        ORDER BY (status = 'completed') DESC, (finished_at IS NOT NULL) DESC, received_at DESC
-    ) = 1
 ), timed AS (
     SELECT l.*,
         -- GitHub reports skipped and cancelled jobs finishing up to minutes before they start.
@@ -134,7 +131,7 @@ WITH github_events AS (
                     OR (l.conclusion = 'cancelled' AND l.has_runner))
             ELSE false
         END AS ran
-    FROM latest l
+    FROM states l
 )
 SELECT
     job_key, run_key, repo, workflow, job_name, stage, sha, runner_label, runner_name,

@@ -78,12 +78,9 @@ WITH github_events AS (
         coalesce(p.project.default_branch, 'main') AS default_branch,
         received_at
     FROM gitlab_events
-), latest AS (
+), states AS (
+    -- One row per event: the build keeps each key's latest (see latest_by above).
     SELECT * FROM (SELECT * FROM github UNION ALL BY NAME SELECT * FROM gitlab)
-    QUALIFY row_number() OVER (
-        PARTITION BY run_key
-        ORDER BY (status = 'completed') DESC, finished_at DESC NULLS LAST, received_at DESC
-    ) = 1
 )
 SELECT
     l.run_key, l.source, l.repo, coalesce(s.service, l.repo) AS service, l.workflow,
@@ -102,5 +99,5 @@ SELECT
     l.attempt, l.provider_run_id, l.run_number, l.trigger_event, l.actor, l.default_branch,
     l.branch = l.default_branch AS on_default_branch,
     l.received_at AS last_received_at
-FROM latest l
+FROM states l
 LEFT JOIN (SELECT service, unnest(repositories) AS repo FROM config.services) s USING (repo)
