@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 import duckdb
+import pytest
 
 from dcicd_platform.definitions import build_definitions
 from dcicd_platform.home import Home
@@ -62,8 +63,8 @@ def test_a_row_that_breaks_a_row_rule_is_listed_and_blocks_nothing(tmp_path, mon
     assert {"core/pipeline_runs", "marts/ci_pipeline_daily", "marts/dora_metrics"} <= materialized
     with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as conn:
         listed = conn.execute(
-            "SELECT row_key->>'run_key', rule, (row_values->>'finished')::DOUBLE"
-            " < (row_values->>'started')::DOUBLE FROM quality.row_issues"
+            "SELECT row_key->>'run_key', rule, (row_values->>'finished_at')::DOUBLE"
+            " < (row_values->>'started_at')::DOUBLE FROM quality.row_issues"
         ).fetchall()
         # The duration figure stays right: never below 0.
         duration = conn.execute("SELECT duration_s FROM core.pipeline_runs").fetchone()[0]
@@ -97,3 +98,21 @@ def test_a_table_that_lost_its_rows_blocks_the_marts(tmp_path, monkeypatch):
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "core/pipeline_runs" in materialized
     assert not any(key.startswith("marts/ci_") for key in materialized)
+
+
+def test_a_models_rules_file_is_read_strictly(tmp_path):
+    from dcicd_platform.checks.expectations import rules_of
+
+    path = tmp_path / "runs.yaml"
+    path.write_text("key: [run_key]\nrules:\n  - unique: run_key\n  - non_negative: duration_s\n")
+    rules = rules_of("core.pipeline_runs", path)
+    assert [(r.name, r.blocking, r.keys) for r in rules] == [
+        ("run_key_unique", True, ()),
+        ("duration_s_non_negative", False, ("run_key",)),
+    ]
+    path.write_text("rules:\n  - non_negative: duration_s\n")
+    with pytest.raises(ValueError, match="needs the table's 'key' columns"):
+        rules_of("core.pipeline_runs", path)
+    path.write_text("key: [run_key]\nrules:\n  - positive: duration_s\n")
+    with pytest.raises(ValueError, match="unknown rule kind 'positive'"):
+        rules_of("core.pipeline_runs", path)

@@ -8,12 +8,17 @@ Two kinds, because real data is never clean and a refresh must not stop for one 
   configuration, per rule in `quality.rules`), and the rows that break it are listed with
   their key in `quality.row_issues`; it never blocks.
 
-Each rule pulls only the columns it tests (and the row's key), so checks stay cheap.
+A model's rules live beside its SQL, in `dbt_like_sql/<schema>/<table>.yaml`: the row's key
+columns and a list of rules, each a kind below with its argument. Each rule pulls only the
+columns it tests (and the row's key), so checks stay cheap.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 CONCLUSIONS = ["success", "failure", "cancelled", "skipped", "timed_out", "other"]
 
@@ -41,14 +46,24 @@ class Rule:
         return f"{self.table}.{self.name}"
 
 
-def unique(table: str, column: str) -> Rule:
+def unique(table: str, columns: str | list[str]) -> Rule:
+    if isinstance(columns, list):
+        return Rule(
+            table,
+            f"{'_'.join(columns)}_unique",
+            f"one row per {', '.join(columns)}",
+            f"SELECT {', '.join(columns)} FROM {table}",
+            "ExpectCompoundColumnsToBeUnique",
+            {"column_list": columns},
+            blocking=True,
+        )
     return Rule(
         table,
-        f"{column}_unique",
-        f"{column} is unique",
-        f"SELECT {column} FROM {table}",
+        f"{columns}_unique",
+        f"{columns} is unique",
+        f"SELECT {columns} FROM {table}",
         "ExpectColumnValuesToBeUnique",
-        {"column": column},
+        {"column": columns},
         blocking=True,
     )
 
@@ -65,7 +80,7 @@ def not_null(table: str, column: str) -> Rule:
     )
 
 
-def not_emptied(table: str) -> Rule:
+def not_emptied(table: str, _: object = None) -> Rule:
     """A table that had rows at its last check and has none now lost them (a broken build)."""
     return Rule(
         table,
@@ -89,7 +104,7 @@ def non_negative(table: str, column: str, keys: tuple[str, ...]) -> Rule:
     )
 
 
-def rate(table: str, column: str, keys: tuple[str, ...]) -> Rule:
+def within_0_1(table: str, column: str, keys: tuple[str, ...]) -> Rule:
     return Rule(
         table,
         f"{column}_within_0_1",
@@ -101,91 +116,92 @@ def rate(table: str, column: str, keys: tuple[str, ...]) -> Rule:
     )
 
 
-def finishes_after_start(table: str, key: str, where: str = "true", note: str = "") -> Rule:
+def ordered(table: str, spec: dict, keys: tuple[str, ...]) -> Rule:
+    """`after` is never earlier than `before` (e.g. finished_at >= started_at) where both are
+    known (and `where` holds)."""
+    before, after = spec["before"], spec["after"]
+    note = f" {spec['note']}" if spec.get("note") else ""
     return Rule(
         table,
-        "finished_at_after_started_at",
-        f"finished_at >= started_at{note}",
-        f"SELECT {key}, epoch(finished_at) AS finished, epoch(started_at) AS started FROM {table}"
-        f" WHERE finished_at IS NOT NULL AND started_at IS NOT NULL AND {where}",
+        spec.get("name", f"{after}_after_{before}"),
+        f"{after} >= {before}{note}",
+        f"SELECT {', '.join(keys)}, epoch({after}) AS {after}, epoch({before}) AS {before}"
+        f" FROM {table} WHERE {after} IS NOT NULL AND {before} IS NOT NULL"
+        f" AND ({spec.get('where', 'true')})",
         "ExpectColumnPairValuesAToBeGreaterThanB",
-        {"column_A": "finished", "column_B": "started", "or_equal": True},
-        keys=(key,),
+        {"column_A": after, "column_B": before, "or_equal": True},
+        keys=keys,
     )
 
 
-def conclusions(table: str, key: str) -> Rule:
+def present(table: str, spec: dict, keys: tuple[str, ...]) -> Rule:
+    """`column` is never null in the rows where `where` holds."""
+    column = spec["column"]
+    return Rule(
+        table,
+        spec.get("name", f"{column}_present"),
+        spec.get("description", f"{column} is known where {spec['where']}"),
+        f"SELECT {', '.join(keys)}, {column} FROM {table} WHERE {spec['where']}",
+        "ExpectColumnValuesToNotBeNull",
+        {"column": column},
+        keys=keys,
+    )
+
+
+def conclusion_allowed(table: str, _: object, keys: tuple[str, ...]) -> Rule:
     return Rule(
         table,
         "conclusion_allowed",
         f"conclusion is one of {', '.join(CONCLUSIONS)}",
-        f"SELECT {key}, conclusion FROM {table} WHERE conclusion IS NOT NULL",
+        f"SELECT {', '.join(keys)}, conclusion FROM {table} WHERE conclusion IS NOT NULL",
         "ExpectColumnValuesToBeInSet",
         {"column": "conclusion", "value_set": CONCLUSIONS},
-        keys=(key,),
+        keys=keys,
     )
 
 
-DORA_KEYS = ("service", "grain", "period_start")
-DAILY_KEYS = ("repo", "workflow", "day")
+TABLE_KINDS = {"unique": unique, "not_null": not_null, "not_emptied": not_emptied}
+ROW_KINDS = {
+    "non_negative": non_negative,
+    "within_0_1": within_0_1,
+    "ordered": ordered,
+    "present": present,
+    "conclusion_allowed": conclusion_allowed,
+}
 
-RULES: tuple[Rule, ...] = (
-    unique("core.pipeline_runs", "run_key"),
-    not_null("core.pipeline_runs", "run_key"),
-    not_emptied("core.pipeline_runs"),
-    non_negative("core.pipeline_runs", "duration_s", ("run_key",)),
-    finishes_after_start("core.pipeline_runs", "run_key"),
-    conclusions("core.pipeline_runs", "run_key"),
-    unique("core.pipeline_jobs", "job_key"),
-    not_null("core.pipeline_jobs", "job_key"),
-    not_emptied("core.pipeline_jobs"),
-    non_negative("core.pipeline_jobs", "duration_s", ("job_key",)),
-    # GitHub reports jobs that never ran (skipped, cancelled before a runner took them)
-    # finishing up to minutes before they start: a known quirk, normalized, not an error.
-    finishes_after_start("core.pipeline_jobs", "job_key", "ran", " for a job that ran"),
-    conclusions("core.pipeline_jobs", "job_key"),
-    Rule(
-        "core.commits",
-        "repo_branch_sha_unique",
-        "one row per commit and branch",
-        "SELECT repo, branch, sha FROM core.commits",
-        "ExpectCompoundColumnsToBeUnique",
-        {"column_list": ["repo", "branch", "sha"]},
-        blocking=True,
-    ),
-    unique("core.deployments", "deployment_key"),
-    not_null("core.deployments", "deployment_key"),
-    not_emptied("core.deployments"),
-    Rule(
-        "core.deployments",
-        "production_deployments_have_deployed_at",
-        "every successful production deployment has a deployed_at",
-        "SELECT deployment_key, deployed_at FROM core.deployments"
-        " WHERE is_production AND status = 'success'",
-        "ExpectColumnValuesToNotBeNull",
-        {"column": "deployed_at"},
-        keys=("deployment_key",),
-    ),
-    unique("core.incidents", "incident_key"),
-    not_null("core.incidents", "incident_key"),
-    Rule(
-        "core.incidents",
-        "resolved_after_opened",
-        "resolved_at >= opened_at",
-        "SELECT incident_key, epoch(resolved_at) AS resolved, epoch(opened_at) AS opened"
-        " FROM core.incidents WHERE resolved_at IS NOT NULL AND opened_at IS NOT NULL",
-        "ExpectColumnPairValuesAToBeGreaterThanB",
-        {"column_A": "resolved", "column_B": "opened", "or_equal": True},
-        keys=("incident_key",),
-    ),
-    non_negative("marts.deployment_changes", "lead_time_s", ("deployment_key", "sha")),
-    rate("marts.dora_metrics", "change_failure_rate", DORA_KEYS),
-    rate("marts.dora_summary", "change_failure_rate", ("service", "window_days")),
-    rate("marts.ci_pipeline_daily", "success_rate", DAILY_KEYS),
-    rate("marts.flaky_jobs", "flake_rate", ("repo", "workflow", "job_name")),
-    non_negative("marts.ci_cost_daily", "cost_usd", (*DAILY_KEYS, "runner_label")),
-    # The by-key marts are refreshed piecemeal: a key held twice would betray a lost delete.
-    unique("marts.ci_job_costs", "job_key"),
-    unique("marts.ci_run_costs", "run_key"),
-    non_negative("marts.ci_run_costs", "cost_usd", ("run_key",)),
-)
+
+def rules_of(table: str, path: Path) -> list[Rule]:
+    """The rules a model's YAML file (beside its SQL) lists, each `kind: argument` or `kind`.
+
+    Raises ValueError naming the file for an unknown kind, or a row rule with no `key`.
+    """
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    keys = tuple(spec.get("key") or ())
+    rules = []
+    for item in spec.get("rules") or []:
+        kind, argument = next(iter(item.items())) if isinstance(item, dict) else (item, None)
+        if kind in TABLE_KINDS:
+            rules.append(TABLE_KINDS[kind](table, argument))
+        elif kind in ROW_KINDS:
+            if not keys:
+                raise ValueError(f"{path}: the row rule {kind} needs the table's 'key' columns")
+            rules.append(ROW_KINDS[kind](table, argument, keys))
+        else:
+            known = ", ".join(sorted([*TABLE_KINDS, *ROW_KINDS]))
+            raise ValueError(f"{path}: unknown rule kind {kind!r} (one of {known})")
+    return rules
+
+
+def load_rules() -> tuple[Rule, ...]:
+    """Every model's rules, from the `<model>.yaml` files beside the SQL models."""
+    from dbt_like_sql import load_models
+
+    return tuple(
+        rule
+        for model in load_models()
+        if model.path.with_suffix(".yaml").exists()
+        for rule in rules_of(model.table, model.path.with_suffix(".yaml"))
+    )
+
+
+RULES: tuple[Rule, ...] = load_rules()
