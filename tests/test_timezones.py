@@ -2,7 +2,8 @@
 count days (the daily rollback cap, the status screen's actions today) count UTC days, though
 the host's zone is America/Los_Angeles or Asia/Kolkata.
 
-Each test sets the host's zone in this process (TZ and time.tzset), as a host not in UTC has it.
+Each test sets the host's zone in this process (TZ and time.tzset), as a host not in UTC has it,
+so they are not among the `dates` tests `make test` runs again under other zones.
 """
 
 import subprocess
@@ -29,8 +30,6 @@ from dcicd_platform.resources import (
 )
 from dcicd_platform.status import read_status
 from ml.anomaly import ANOMALIES_DDL
-
-pytestmark = pytest.mark.dates
 
 ZONES = ["America/Los_Angeles", "Asia/Kolkata"]
 CONFIG = """services:
