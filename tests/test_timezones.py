@@ -249,3 +249,15 @@ def test_status_counts_the_actions_of_the_utc_day(tmp_path, host_zone):
     now = datetime(2026, 3, 3, 0, 30, tzinfo=UTC).astimezone(host_zone)
     with read_only_connection(warehouse) as conn:
         assert read_status(conn, now).actions_today == {"shadow": 1}
+
+
+def test_only_the_warehouse_resources_open_a_connection():
+    """A connection opened any other way would work in the host's zone."""
+    root = Path(__file__).parent.parent
+    opened = {
+        str(path.relative_to(root))
+        for folder in ("dcicd_platform", "ml", "dbt_like_sql")
+        for path in (root / folder).rglob("*.py")
+        if "duckdb.connect(" in path.read_text()
+    }
+    assert opened == {"dcicd_platform/resources.py"}
