@@ -172,7 +172,6 @@ def test_incremental_refresh_equals_a_full_rebuild(tmp_path):
         assert same_rows(stepwise, full_path, table), table
 
 
-@pytest.mark.dates
 def test_late_events_update_earlier_rows(tmp_path):
     from tests.helpers import fixture_envelope, write_envelopes
 
