@@ -1,15 +1,19 @@
 """Dagster resources: the DuckDB warehouse and the platform configuration.
 
-Every asset that writes the warehouse gets its connection from `warehouse_resource` (dagster-duckdb
-DuckDBResource, which retries while another writer holds the file) and runs in the `duckdb` pool.
-Readers that must never block a writer, or fail on its lock, use `read_only_connection`.
+Every connection to the warehouse comes from one of two resources, which set its session up
+(UTC, no progress bar: `prepare_session`) whatever the host's time zone. Writers (assets, checks,
+response jobs, `dcicd ingest`) use `WarehouseResource` (dagster-duckdb's DuckDBResource, which
+retries while another writer holds the file) and run in the `duckdb` pool. Readers that must
+never block a writer, or fail on its lock (the sensor, the CLI), use `ReadOnlyWarehouseResource`,
+through `read_only_connection`.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -18,17 +22,32 @@ from dagster_duckdb import DuckDBResource
 
 from dcicd_platform.config import PlatformConfig, load_config
 from dcicd_platform.home import Home
+from dcicd_platform.ingest.schema import prepare_session
 
 DUCKDB_POOL = "duckdb"
 
 
-def warehouse_resource(path: Path, **settings: str) -> DuckDBResource:
+class WarehouseResource(DuckDBResource):
+    """The warehouse's writer: dagster-duckdb's connection (retried while another writer holds
+    the file), its session set up by `prepare_session`, so days are UTC days on any host."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().get_connection() as conn:
+            try:
+                prepare_session(conn)
+                yield conn
+            finally:
+                conn.close()  # also when the caller raised: the file lock goes with it
+
+
+def warehouse_resource(path: Path, **settings: str) -> WarehouseResource:
     """The warehouse's writer: retries while another writer holds the file.
 
     Large commits (a landing file, a rebuilt table) checkpoint straight into the file instead
     of going through the write-ahead log first: half the writing.
     """
-    return DuckDBResource(
+    return WarehouseResource(
         database=str(path), connection_config={"checkpoint_threshold": "1MB", **settings}
     )
 
@@ -136,47 +155,68 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in str(exc).lower()
 
 
-def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect(str(path), read_only=True)
-    conn.execute("SET TimeZone = 'UTC'")
-    conn.execute("SET enable_progress_bar = false")
-    return conn
-
-
-@contextmanager
-def read_only_connection(path: Path, wait_s: float = 60.0, live_wait_s: float = 2.0):
-    """A read-only connection that never fails on a writer's lock.
+class ReadOnlyWarehouseResource(DuckDBResource):
+    """The warehouse's reader: a read-only connection that never fails on a writer's lock, its
+    session set up by `prepare_session` like the writer's.
 
     Tries the live warehouse for live_wait_s; while a writer still holds it, answers from the
     snapshot the last refresh published, or, with none yet, keeps waiting up to wait_s. The
     connection's `dcicd_source` attribute says which ("live" or "snapshot").
     """
-    if not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path}: run `dcicd ingest` or `dcicd demo` first")
-    started = time.monotonic()
-    delay = 0.05
-    snapshot = snapshot_path(path)
-    while True:
+
+    wait_s: float = 60.0
+    live_wait_s: float = 2.0
+
+    def _connect(self, path: Path) -> duckdb.DuckDBPyConnection:
+        conn = duckdb.connect(str(path), read_only=True, config=self.connection_config)
         try:
-            conn, source = _connect_read_only(path), "live"
-            break
-        except duckdb.IOException as exc:
-            if not _is_lock_error(exc):
-                raise
-            waited = time.monotonic() - started
-            if waited >= live_wait_s and snapshot.exists():
-                conn, source = _connect_read_only(snapshot), "snapshot"
+            prepare_session(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def get_connection(self) -> Iterator[_Tagged]:
+        path = Path(self.database)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no warehouse at {path}: run `dcicd ingest` or `dcicd demo` first"
+            )
+        started = time.monotonic()
+        delay = 0.05
+        snapshot = snapshot_path(path)
+        while True:
+            try:
+                conn, source = self._connect(path), "live"
                 break
-            if waited >= wait_s:
-                raise WarehouseBusy(
-                    f"the warehouse {path} stayed locked by a writer for {wait_s:.0f} s"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-    try:
-        yield _Tagged(conn, source)
-    finally:
-        conn.close()
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise
+                waited = time.monotonic() - started
+                if waited >= self.live_wait_s and snapshot.exists():
+                    conn, source = self._connect(snapshot), "snapshot"
+                    break
+                if waited >= self.wait_s:
+                    raise WarehouseBusy(
+                        f"the warehouse {path} stayed locked by a writer for {self.wait_s:.0f} s"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        try:
+            yield _Tagged(conn, source)
+        finally:
+            conn.close()
+
+
+def read_only_connection(
+    path: Path, wait_s: float = 60.0, live_wait_s: float = 2.0
+) -> AbstractContextManager[_Tagged]:
+    """A read-only connection to the warehouse at path (`ReadOnlyWarehouseResource`): for
+    readers outside a Dagster run, such as the CLI and the anomaly sensor."""
+    return ReadOnlyWarehouseResource(
+        database=str(path), wait_s=wait_s, live_wait_s=live_wait_s
+    ).get_connection()
 
 
 class _Tagged:

@@ -102,7 +102,7 @@ def read_status(conn, now: datetime | None = None) -> Status:
             conn.execute(
                 "SELECT decision, count(*) FROM ops.actions WHERE requested_at >= ?"
                 " GROUP BY 1 ORDER BY 2 DESC",
-                [now.replace(hour=0, minute=0, second=0, microsecond=0)],
+                [now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)],
             ).fetchall()
         )
         status.pending_approval = conn.execute(

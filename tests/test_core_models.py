@@ -31,6 +31,7 @@ def test_every_fixture_loads_without_quarantine(tmp_path):
 # -- GitHub workflow runs ---------------------------------------------------------------------
 
 
+@pytest.mark.dates  # provider times, in every format, to UTC
 def test_github_workflow_run_completed(tmp_path):
     conn, _ = warehouse_with(
         tmp_path,
@@ -95,6 +96,7 @@ def test_rerun_attempts_are_their_own_rows(tmp_path):
 # -- GitHub workflow jobs ---------------------------------------------------------------------
 
 
+@pytest.mark.dates
 def test_github_workflow_job_completed_failure(tmp_path):
     conn, _ = warehouse_with(
         tmp_path,
@@ -155,6 +157,7 @@ def test_older_workflow_job_without_run_attempt(tmp_path):
 # -- pushes and commits -----------------------------------------------------------------------
 
 
+@pytest.mark.dates
 def test_github_push_commits(tmp_path):
     conn, _ = warehouse_with(
         tmp_path,
@@ -170,6 +173,7 @@ def test_github_push_commits(tmp_path):
     assert commit["pushed_at"] == ts("2019-05-15T15:20:57Z")  # repository.pushed_at, epoch
 
 
+@pytest.mark.dates
 def test_gitlab_push_commits_in_push_order(tmp_path):
     conn, _ = warehouse_with(tmp_path, [fixture_envelope("gitlab/push.json")])
     found = rows(
@@ -242,6 +246,7 @@ def test_configured_production_environments_and_services(tmp_path):
 # -- GitLab pipelines and jobs ----------------------------------------------------------------
 
 
+@pytest.mark.dates
 @pytest.mark.parametrize("fixture", ["gitlab/pipeline.json", "gitlab/go-playground-pipeline.json"])
 def test_gitlab_pipeline(tmp_path, fixture):
     conn, _ = warehouse_with(tmp_path, [fixture_envelope(fixture)])
@@ -268,6 +273,7 @@ def test_gitlab_pipeline(tmp_path, fixture):
     )
 
 
+@pytest.mark.dates
 def test_gitlab_job_event(tmp_path):
     conn, _ = warehouse_with(tmp_path, [fixture_envelope("gitlab/job.json")])
     job = one(conn, "SELECT * FROM core.pipeline_jobs")
@@ -292,6 +298,7 @@ def test_gitlab_job_just_created(tmp_path, fixture):
 # -- incidents --------------------------------------------------------------------------------
 
 
+@pytest.mark.dates
 def test_pagerduty_incident_lifecycle(tmp_path):
     names = ["triggered", "acknowledged", "resolved"]
     envelopes = [fixture_envelope(f"pagerduty/incident.{n}.aldaviva.json") for n in names]

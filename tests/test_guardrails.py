@@ -13,6 +13,8 @@ from dcicd_platform.automation.guardrails import (
 )
 from dcicd_platform.config import Automation
 
+pytestmark = pytest.mark.dates  # the daily cap counts UTC days
+
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 

@@ -37,6 +37,8 @@ from dcicd_platform.demo import payloads as pl
 from dcicd_platform.ingest.envelope import make_envelope
 from tests.helpers import rows, warehouse_with
 
+pytestmark = pytest.mark.dates  # UTC days, weeks and months, with events near midnight
+
 SHA = {name: f"{i:02d}" + name * 19 for i, name in enumerate(["c1", "c2", "c3", "c4", "c5", "a1"])}
 SHOP = pl.github_repository("acme/shop")
 API = pl.github_repository("acme/api")

@@ -26,6 +26,7 @@ END = datetime(2026, 6, 3, 12, tzinfo=UTC)  # a Wednesday: the last complete wee
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.dates
 def test_the_report_week_is_the_last_complete_iso_week():
     assert report_week(date(2026, 6, 3)) == date(2026, 5, 25)  # Wednesday: the week before
     assert report_week(date(2026, 5, 31)) == date(2026, 5, 25)  # Sunday completes its week

@@ -1,10 +1,8 @@
 """ml/anomalies: every detector of ml/anomaly.py over the warehouse, upserted by stable key."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from dcicd_platform.ingest.schema import prepare_session
-from dcicd_platform.resources import DUCKDB_POOL, SettingsResource
+from dcicd_platform.resources import DUCKDB_POOL, SettingsResource, WarehouseResource
 
 READS = [
     ["core", "pipeline_runs"],
@@ -32,7 +30,7 @@ READS = [
     "one row per anomaly, with a stable key, severity and a one-line explanation.",
 )
 def anomalies(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, settings: SettingsResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     from ml.anomaly import Thresholds, detect_all, store
 
@@ -49,7 +47,6 @@ def anomalies(
         health_window_minutes=config.automation.rollback_window_minutes,
     )
     with warehouse.get_connection() as conn:
-        prepare_session(conn)
         counts = store(conn, detect_all(conn, thresholds))
         by_kind = conn.execute(
             "SELECT kind, severity, count(*) FROM ml.anomalies WHERE cleared_at IS NULL"

@@ -1,10 +1,9 @@
 """The configuration as tables, so SQL models can join services, settings and rates."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dcicd_platform.config import PlatformConfig
-from dcicd_platform.resources import DUCKDB_POOL, SettingsResource
+from dcicd_platform.resources import DUCKDB_POOL, SettingsResource, WarehouseResource
 
 TABLES_DDL = """
 CREATE SCHEMA IF NOT EXISTS config;
@@ -106,7 +105,7 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
     pool=DUCKDB_POOL,
 )
 def config_tables(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, settings: SettingsResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ):
     """The platform configuration, as tables the SQL models read."""
     with warehouse.get_connection() as conn:

@@ -6,10 +6,13 @@ while there is too little history.
 """
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from dcicd_platform.ingest.schema import prepare_session
-from dcicd_platform.resources import DUCKDB_POOL, MlflowResource, SettingsResource
+from dcicd_platform.resources import (
+    DUCKDB_POOL,
+    MlflowResource,
+    SettingsResource,
+    WarehouseResource,
+)
 
 RUNS = [dg.AssetKey(["core", "pipeline_runs"]), dg.AssetKey(["core", "pipeline_jobs"])]
 PREDICTIONS = dg.AssetKey(["ml", "build_predictions"])
@@ -45,7 +48,7 @@ def _champions(mlflow: MlflowResource, log) -> list:
     "models of the moment it was first seen; never rewritten.",
 )
 def build_predictions(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, mlflow: MlflowResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
     from ml.features import features_from_warehouse
     from ml.scoring import PREDICTIONS_DDL, predictions, store, unscored
@@ -53,7 +56,6 @@ def build_predictions(
     champions = _champions(mlflow, context.log)
     metadata = {}
     with warehouse.get_connection() as conn:
-        prepare_session(conn)
         conn.execute(PREDICTIONS_DDL)
         features = features_from_warehouse(conn) if champions else None
         for champion in champions:
@@ -79,13 +81,12 @@ def build_predictions(
     "configured floors.",
 )
 def model_quality(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, settings: SettingsResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
     from ml.scoring import refresh_model_quality
 
     floors = settings.load().models
     with warehouse.get_connection() as conn:
-        prepare_session(conn)
         rows = refresh_model_quality(
             conn, floors.duration_within_20pct_floor, floors.outcome_accuracy_floor
         )
@@ -124,7 +125,7 @@ def _train_asset(name: str):
     )
     def _train(
         context: dg.AssetExecutionContext,
-        warehouse: DuckDBResource,
+        warehouse: WarehouseResource,
         mlflow: MlflowResource,
         settings: SettingsResource,
     ) -> dg.MaterializeResult:
@@ -134,7 +135,6 @@ def _train_asset(name: str):
 
         models = settings.load().models
         with warehouse.get_connection() as conn:
-            prepare_session(conn)
             features = features_from_warehouse(conn)
         train = train_duration if name == "build_duration" else train_outcome
         try:

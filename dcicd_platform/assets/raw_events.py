@@ -3,11 +3,10 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dcicd_platform.ingest.loader import FileReport, discover, load_file
 from dcicd_platform.ingest.schema import ensure_raw_schema
-from dcicd_platform.resources import DUCKDB_POOL, HomeResource
+from dcicd_platform.resources import DUCKDB_POOL, HomeResource, WarehouseResource
 
 
 class IngestConfig(dg.Config):
@@ -47,7 +46,7 @@ def report_table(reports: list[FileReport]) -> str:
 def raw_events(
     context: dg.AssetExecutionContext,
     config: IngestConfig,
-    warehouse: DuckDBResource,
+    warehouse: WarehouseResource,
     home: HomeResource,
 ) -> dg.MaterializeResult:
     """Every webhook delivery, once, as it arrived; unreadable lines go to raw.quarantine."""

@@ -1,10 +1,8 @@
 """reports/weekly_review: the weekly review report, written to $DCICD_HOME/reports/."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from dcicd_platform.ingest.schema import prepare_session
-from dcicd_platform.resources import DUCKDB_POOL, HomeResource, SettingsResource
+from dcicd_platform.resources import DUCKDB_POOL, HomeResource, SettingsResource, WarehouseResource
 
 READS = [
     ["marts", "dora_metrics"],
@@ -37,7 +35,7 @@ class ReportConfig(dg.Config):
 def weekly_review(
     context: dg.AssetExecutionContext,
     config: ReportConfig,
-    warehouse: DuckDBResource,
+    warehouse: WarehouseResource,
     home: HomeResource,
     settings: SettingsResource,
 ):
@@ -50,7 +48,6 @@ def weekly_review(
 
     platform = settings.load()
     with warehouse.get_connection() as conn:
-        prepare_session(conn)
         as_of = as_of_date(conn)
         if config.week:
             week_start = parse_iso_week(config.week)

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from dcicd_platform.resources import DUCKDB_POOL, publish_snapshot
+from dcicd_platform.resources import DUCKDB_POOL, WarehouseResource, publish_snapshot
 
 
 def snapshot_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -18,7 +17,7 @@ def snapshot_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         owners=["team:platform"],
     )
     def warehouse_snapshot(
-        context: dg.AssetExecutionContext, warehouse: DuckDBResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """A consistent copy of the warehouse, published after every table is refreshed, so an
         analyst's query during the next refresh answers from it instead of waiting."""

@@ -1,12 +1,10 @@
 """One Dagster asset per SQL model in dbt_like_sql/, with the dependencies its SQL reads."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dbt_like_sql import SqlModel, build_model, load_models
 from dcicd_platform.dora_summary import as_markdown, summary_rows
-from dcicd_platform.ingest.schema import prepare_session
-from dcicd_platform.resources import DUCKDB_POOL
+from dcicd_platform.resources import DUCKDB_POOL, WarehouseResource
 
 
 def _dora_preview(conn) -> dict:
@@ -29,9 +27,8 @@ def sql_model_asset(model: SqlModel) -> dg.AssetsDefinition:
         owners=["team:platform"],
         metadata={"sql": dg.MetadataValue.md(f"```sql\n{model.sql}\n```")},
     )
-    def _build(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+    def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         with warehouse.get_connection() as conn:
-            prepare_session(conn)
             rows = build_model(conn, model)
             metadata = {"dagster/row_count": rows}
             if model.table in PREVIEWS:

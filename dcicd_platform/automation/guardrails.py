@@ -11,7 +11,7 @@ rules hold whatever order anomalies arrive in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from dcicd_platform.config import Automation
@@ -46,6 +46,13 @@ class Decision:
     page: bool = False  # the breaker is open: a human must know
 
 
+def utc_day(moment: datetime) -> date:
+    """The UTC day of a moment, whatever zone it is expressed in (a naive one is taken as UTC):
+    the daily cap counts UTC days on any host, as every figure of the platform does."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).date()
+
+
 def breaker_open(history: list[PastRollback], limit: int) -> bool:
     """The last `limit` executed rollbacks all failed (a success closes it again)."""
     executed = [h for h in history if h.outcome == "execute" and h.succeeded is not None]
@@ -71,12 +78,12 @@ def decide(request: RollbackRequest, history: list[PastRollback], rules: Automat
             f"outside the rollback window: the deployment is {age.total_seconds() / 60:.0f} min"
             f" old (window {rules.rollback_window_minutes} min)",
         )
-    day = request.requested_at.date()
+    day = utc_day(request.requested_at)
     today = [
         h
         for h in history
         if h.service == request.service
-        and h.decided_at.date() == day
+        and utc_day(h.decided_at) == day
         and h.outcome in ("execute", "shadow")
     ]
     if len(today) >= rules.max_rollbacks_per_service_per_day:

@@ -5,10 +5,9 @@ a critical service `approved: true`) or from `dcicd approve ANOMALY_KEY`.
 """
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dcicd_platform.automation import respond
-from dcicd_platform.resources import DUCKDB_POOL, SecretsResource
+from dcicd_platform.resources import DUCKDB_POOL, SecretsResource, WarehouseResource
 
 
 class AnomalyConfig(dg.Config):
@@ -35,7 +34,7 @@ def response_op(name: str, answer, resources: frozenset[str] = frozenset()) -> d
         required_resource_keys={"warehouse", "settings", *resources},
     )
     def _answer(context: dg.OpExecutionContext, config: AnomalyConfig) -> str:
-        warehouse: DuckDBResource = context.resources.warehouse
+        warehouse: WarehouseResource = context.resources.warehouse
         with warehouse.get_connection() as conn:
             outcome = answer(conn, config, context.resources)
         context.log.info(f"{outcome.action_id}: {outcome.decision}: {outcome.reason}")

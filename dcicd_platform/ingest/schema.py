@@ -87,7 +87,9 @@ CREATE OR REPLACE MACRO dcicd_is_production_env(env, configured) AS (
 
 
 def prepare_session(conn: duckdb.DuckDBPyConnection) -> None:
-    """Every connection works in UTC: days and weeks are UTC days and weeks (CONTRACTS.md §4)."""
+    """Every connection works in UTC: days and weeks are UTC days and weeks (CONTRACTS.md §4),
+    whatever the host's zone. The warehouse resources (resources.py) call it on every
+    connection they open; `ensure_raw_schema` too, for a loader handed any connection."""
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET enable_progress_bar = false")  # the callers report progress themselves
 
