@@ -23,12 +23,12 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dbt_like_sql import build_model, load_models  # noqa: E402
+from dbt_like_sql.session import prepare_session  # noqa: E402
 from dcicd_platform.assets.config_tables import write_config_tables  # noqa: E402
 from dcicd_platform.config import parse_config  # noqa: E402
 from dcicd_platform.demo.generator import Simulation, _envelopes  # noqa: E402
 from dcicd_platform.demo.organisation import SERVICES, demo_config_yaml  # noqa: E402
 from dcicd_platform.ingest.loader import load_files  # noqa: E402
-from dcicd_platform.ingest.schema import prepare_session  # noqa: E402
 
 SEED, DAYS, END = 7, 90, datetime(2026, 11, 1, tzinfo=UTC)
 SCENARIOS = Path(__file__).parent / "scenarios" / "anomaly_scenarios.csv"

@@ -24,6 +24,10 @@ A model over other models whose rows each depend only on upstream rows of the sa
 and then recomputes only the keys its upstreams' changes touched (see incremental.py).
 A changed model, or a change in the config tables it reads, rebuilds it whole.
 
+The macros the models use live in `macros/`, and every build sets its connection up
+(`session.py`), so the layer builds on its own. A model's data-quality rules live beside its
+SQL, in `<schema>/<table>.yaml` (read by the application's checks).
+
 A table models read that no model builds (written by the application) is a source:
 `sources/<schema>.<table>.sql` holds its `CREATE ... IF NOT EXISTS`, run before a model
 reads it, so a fresh warehouse builds.
@@ -164,7 +168,9 @@ def source_ddl(schema: str, name: str) -> str | None:
 def build_model(conn, model: SqlModel) -> int:
     """Refresh the model's table atomically (whole, or incrementally); returns the row count."""
     from dbt_like_sql import incremental
+    from dbt_like_sql.session import prepare_session
 
+    prepare_session(conn)  # UTC and the macros: the SQL layer needs nothing run before it
     for schema, name in model.reads:
         ddl = source_ddl(schema, name)
         if ddl:

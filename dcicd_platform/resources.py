@@ -1,11 +1,12 @@
 """Dagster resources: the DuckDB warehouse and the platform configuration.
 
 Every connection to the warehouse comes from one of two resources, which set its session up
-(UTC, no progress bar: `prepare_session`) whatever the host's time zone. Writers (assets, checks,
-response jobs, `dcicd ingest`) use `WarehouseResource` (dagster-duckdb's DuckDBResource, which
-retries while another writer holds the file) and run in the `duckdb` pool. Readers that must
-never block a writer, or fail on its lock (the sensor, the CLI), use `ReadOnlyWarehouseResource`,
-through `read_only_connection`.
+(UTC whatever the host's zone, no progress bar, the payload macros:
+`dbt_like_sql.session.prepare_session`). Writers (assets, checks, response jobs,
+`dcicd ingest`) use `WarehouseResource` (dagster-duckdb's DuckDBResource, which retries while
+another writer holds the file) and run in the `duckdb` pool. Readers that must never block a
+writer, or fail on its lock (the sensor, the CLI), use `ReadOnlyWarehouseResource`, through
+`read_only_connection`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from dbt_like_sql.session import prepare_session
 from dcicd_platform.config import PlatformConfig, load_config
 from dcicd_platform.home import Home
-from dcicd_platform.ingest.schema import prepare_session
 
 DUCKDB_POOL = "duckdb"
 

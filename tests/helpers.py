@@ -8,11 +8,11 @@ from pathlib import Path
 import duckdb
 
 from dbt_like_sql import build_model, load_models
+from dbt_like_sql.session import prepare_session
 from dcicd_platform.assets.config_tables import write_config_tables
 from dcicd_platform.config import PlatformConfig
 from dcicd_platform.ingest.envelope import envelope_line, make_envelope
 from dcicd_platform.ingest.loader import FileReport, load_file
-from dcicd_platform.ingest.schema import prepare_session
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -64,7 +64,7 @@ def by_window(files: list) -> list[list]:
 def build_only(conn, tables: set[str], config: PlatformConfig) -> None:
     """Build some models, as a refresh whose other steps were blocked would."""
     from dbt_like_sql import build_model
-    from dcicd_platform.ingest.schema import prepare_session
+    from dbt_like_sql.session import prepare_session
 
     prepare_session(conn)
     write_config_tables(conn, config)

@@ -12,12 +12,10 @@ import json
 from collections import defaultdict
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dcicd_platform.checks.expectations import RULES, Rule
 from dcicd_platform.config import PlatformConfig
-from dcicd_platform.ingest.schema import prepare_session
-from dcicd_platform.resources import DUCKDB_POOL, SettingsResource
+from dcicd_platform.resources import DUCKDB_POOL, SettingsResource, WarehouseResource
 
 QUALITY_DDL = """
 CREATE SCHEMA IF NOT EXISTS quality;
@@ -153,10 +151,9 @@ def table_checks(table: str, rules: list[Rule]) -> dg.AssetChecksDefinition:
         ],
         pool=DUCKDB_POOL,
     )
-    def _checks(warehouse: DuckDBResource, settings: SettingsResource):
+    def _checks(warehouse: WarehouseResource, settings: SettingsResource):
         config = settings.load()
         with warehouse.get_connection() as conn:
-            prepare_session(conn)
             yield from validate(conn, rules, config)
 
     return _checks

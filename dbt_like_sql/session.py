@@ -1,0 +1,27 @@
+"""The session every warehouse connection works in, so the SQL layer builds on its own.
+
+UTC (days and weeks are UTC days and weeks, CONTRACTS.md section 4, whatever the host's zone),
+no progress bar (callers report progress themselves), and on a writable connection the macros
+of `macros/*.sql`, which the models and the loader use and analysts may query with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MACROS_ROOT = Path(__file__).parent / "macros"
+
+
+def create_macros(conn) -> None:
+    """Create (or replace) every macro of macros/*.sql in the connection's database."""
+    for path in sorted(MACROS_ROOT.glob("*.sql")):
+        conn.execute(path.read_text(encoding="utf-8"))
+
+
+def prepare_session(conn) -> None:
+    """Set a DuckDB connection up: UTC, no progress bar, the macros (a read-only connection
+    finds them in the file its writers made)."""
+    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("SET enable_progress_bar = false")
+    if conn.execute("SELECT current_setting('access_mode')").fetchone()[0] != "read_only":
+        create_macros(conn)
