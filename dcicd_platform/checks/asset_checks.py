@@ -19,6 +19,7 @@ def validate(conn, rules: list[Rule]) -> list[dg.AssetCheckResult]:
     import great_expectations as gx  # heavy: only in the process that runs checks
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}  # no tqdm bar per check in the output
     batch_definition = (
         context.data_sources.add_pandas("warehouse")
         .add_dataframe_asset(name="rows")
