@@ -29,7 +29,30 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
-@click.group()
+def refuse_a_bad_configuration() -> None:
+    """Every command reads the configuration first: a wrong key or value stops it before it
+    does anything, with one line naming the file and the key (exit 2, a usage error)."""
+    from dcicd_platform.config import ConfigError, load_config
+
+    try:
+        load_config()
+    except ConfigError as exc:
+        first, *keys = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        click.echo(f"error: {' '.join([first, '; '.join(keys)]).strip()}", err=True)
+        sys.exit(2)
+
+
+class _ConfiguredCommand(click.Command):
+    def invoke(self, ctx: click.Context):
+        refuse_a_bad_configuration()  # after parsing: --help still works with a bad file
+        return super().invoke(ctx)
+
+
+class _Main(click.Group):
+    command_class = _ConfiguredCommand
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="dcicd-platform")
 def main() -> None:
     """dcicd: CI/CD intelligence on Dagster and DuckDB. Data lives under DCICD_HOME (./.dcicd)."""
@@ -401,6 +424,27 @@ def act() -> None:
     click.echo(f"{len(done)} action(s); every decision is in ops.actions")
 
 
+def _known_anomaly(home: Home, anomaly_key: str) -> None:
+    """Refuse, before any run starts, a key that names no anomaly (a typo must not end as a
+    failed rollback run)."""
+    import duckdb
+
+    from dcicd_platform.resources import WarehouseBusy, existing_tables, read_only_connection
+
+    try:
+        with read_only_connection(home.warehouse) as conn:
+            found = (
+                "ml.anomalies" in existing_tables(conn)
+                and conn.execute(
+                    "SELECT count(*) FROM ml.anomalies WHERE anomaly_key = ?", [anomaly_key]
+                ).fetchall()[0][0]
+            )
+    except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
+        _fail(str(exc))
+    if not found:
+        _fail(f"no anomaly {anomaly_key} in ml.anomalies: nothing to approve")
+
+
 @main.command()
 @click.argument("anomaly_key")
 def approve(anomaly_key: str) -> None:
@@ -409,6 +453,7 @@ def approve(anomaly_key: str) -> None:
 
     from dcicd_platform.definitions import build_definitions
 
+    _known_anomaly(Home.from_env(), anomaly_key)
     home = _home()
     job = build_definitions(home).resolve_job_def("rollback")
     config = {"anomaly_key": anomaly_key, "approved": True}

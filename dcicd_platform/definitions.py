@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from dcicd_platform.assets.anomalies import anomalies
@@ -44,7 +46,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
     home = home or Home.from_env()
     tables = [raw_events, config_tables, *sql_model_assets(), *ml_table_assets, anomalies]
     published = [key for assets_def in tables for key in assets_def.keys]
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=[*tables, *training_assets, snapshot_asset(published), ops_actions, weekly_review],
         asset_checks=quality_checks(),
         jobs=[
@@ -72,6 +74,17 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             ),
         },
     )
+    # Binding the resources to the sensors' jobs, Dagster copies each sensor with `owners=[]`
+    # and warns that this parameter (which no sensor here sets) is in beta: nothing for a user to
+    # act on, printed at every load. The repository is built once here, that warning ignored.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r"Parameter `owners` of initializer `SensorDefinition\.__init__`",
+            category=dg.BetaWarning,
+        )
+        defs.get_repository_def()
+    return defs
 
 
 defs = build_definitions()

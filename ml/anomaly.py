@@ -532,13 +532,16 @@ CREATE TABLE IF NOT EXISTS ml.anomalies (
     anomaly_key VARCHAR PRIMARY KEY, kind VARCHAR, service VARCHAR, entity_key VARCHAR,
     detected_at TIMESTAMPTZ, observed DOUBLE, expected DOUBLE, score DOUBLE, severity VARCHAR,
     explanation VARCHAR, first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ,
-    cleared_at TIMESTAMPTZ);
+    cleared_at TIMESTAMPTZ, occurrence INTEGER DEFAULT 1);
+-- a warehouse from before occurrence (1, then one more each time a cleared anomaly comes back)
+ALTER TABLE ml.anomalies ADD COLUMN IF NOT EXISTS occurrence INTEGER DEFAULT 1;
 """
 
 
 def store(conn, found: pl.DataFrame) -> dict[str, int]:
     """Upsert by key: a known anomaly is updated (first_seen_at kept), one no longer found is
-    marked cleared, nothing is duplicated."""
+    marked cleared, nothing is duplicated. A cleared anomaly found again is open again, as its
+    next occurrence: the automation alerts (and resolves) each occurrence once."""
     conn.execute(ANOMALIES_DDL)
     conn.register("dcicd_found", found.to_arrow())
     try:
@@ -553,7 +556,9 @@ def store(conn, found: pl.DataFrame) -> dict[str, int]:
             ON CONFLICT (anomaly_key) DO UPDATE SET observed = excluded.observed,
                 expected = excluded.expected, score = excluded.score,
                 severity = excluded.severity, explanation = excluded.explanation,
-                detected_at = excluded.detected_at, last_seen_at = now(), cleared_at = NULL"""
+                detected_at = excluded.detected_at, last_seen_at = now(), cleared_at = NULL,
+                occurrence = CASE WHEN cleared_at IS NULL THEN occurrence
+                    ELSE occurrence + 1 END"""
         )
         cleared = conn.execute(
             """UPDATE ml.anomalies SET cleared_at = now()

@@ -9,6 +9,7 @@ champion whose live quality falls can be rolled back to the one before (`rollbac
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ def client(tracking_uri: str, artifacts: Path):
     import mlflow
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # A new store says at INFO that it creates its tables: nothing for the user to act on.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     # mlflow also exports the URI to this process's environment (for child processes); put the
     # environment back as the user set it, so one home's registry never leaks into another's.
     exported = {v: os.environ.get(v) for v in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
@@ -71,6 +74,31 @@ def champion_version(mlflow_client, name: str) -> str | None:
         return None
 
 
+def register(mlflow_client, name: str, run_id: str, model_id: str) -> str:
+    """A new version of the registered model `name`: the model a training run logged.
+
+    What mlflow.register_model does, through the client: that prints two lines per model and
+    warns that the run has no `model` artifact folder (MLflow 3 keeps logged models apart from
+    the run's artifacts), none of it for the user to act on.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.get_registered_model(name)
+    except MlflowException:
+        mlflow_client.create_registered_model(name)
+    version = str(
+        mlflow_client.create_model_version(
+            name, f"models:/{model_id}", run_id=run_id, model_id=model_id
+        ).version
+    )
+    # The logged model's page lists the versions made from it, as register_model records it.
+    mlflow_client.set_logged_model_tags(
+        model_id, {"mlflow.modelVersions": json.dumps([{"name": name, "version": version}])}
+    )
+    return version
+
+
 def log_and_register(mlflow_client, model: TrainedModel) -> Registration:
     """Log the training run, register the model, and promote it if it earns it."""
     import mlflow
@@ -87,9 +115,10 @@ def log_and_register(mlflow_client, model: TrainedModel) -> Registration:
         mlflow.log_text(json.dumps(model.predictor.categories, indent=1), "categories.json")
         booster = model.predictor.booster
         signature = infer_signature(example, booster.predict(example))
-        mlflow.lightgbm.log_model(booster, name="model", signature=signature, input_example=example)
-        model_uri = f"runs:/{run.info.run_id}/model"
-    version = str(mlflow.register_model(model_uri, model.name).version)
+        logged = mlflow.lightgbm.log_model(
+            booster, name="model", signature=signature, input_example=example
+        )
+    version = register(mlflow_client, model.name, run.info.run_id, logged.model_id)
     mlflow_client.set_model_version_tag(
         model.name, version, "trained_through", model.trained_through
     )

@@ -365,3 +365,68 @@ def test_model_rollback_moves_the_champion_back_through_the_job(tmp_path):
     with duckdb.connect(str(warehouse)) as conn:
         (reason,) = conn.execute("SELECT reason FROM ops.actions").fetchone()
     assert reason == "champion moved from version 2 to 1"
+
+
+def test_an_anomaly_that_comes_back_is_alerted_and_resolved_again(tmp_path, hook, monkeypatch):
+    """The sensor's pass (`dcicd act`) against a persistent Dagster instance, live alerts to a
+    webhook, and the anomalies stored as the ml/anomalies asset stores them."""
+    from dcicd_platform.cli import run_automation
+    from dcicd_platform.home import Home
+    from ml.anomaly import _frame, anomaly_key, store
+
+    config = tmp_path / "dcicd.yaml"
+    config.write_text(f"automation:\n  mode: live\n  alerts:\n    webhook_url: {hook.url}/hook\n")
+    monkeypatch.setenv("DCICD_CONFIG", str(config))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    home = Home(tmp_path / "home").activate()
+    key = anomaly_key("ci_cost", "acme/checkout|2026-11-30")
+    found = {
+        "kind": "ci_cost",
+        "service": "checkout",
+        "entity_key": "acme/checkout|2026-11-30",
+        "detected_at": datetime.now(UTC),
+        "observed": 40.0,
+        "expected": 10.0,
+        "score": 6.0,
+        "severity": "warning",
+        "explanation": "CI cost up 4x",
+    }
+
+    def refresh(*anomalies: dict) -> None:
+        """What the detectors found this time, stored by the asset's own upsert."""
+        with duckdb.connect(str(home.warehouse)) as conn:
+            store(conn, _frame([dict(a) for a in anomalies]))
+
+    def act() -> list[tuple[str, str, str]]:
+        return run_automation(home)
+
+    refresh(found)
+    assert act() == [("alert", key, "executed")]
+    assert act() == []  # the same occurrence: nothing more
+    refresh()  # cleared
+    assert act() == [("alert", key, "executed")]  # its resolution
+    assert act() == []
+    refresh(found)  # back again: a second occurrence
+    assert act() == [("alert", key, "executed")]
+    assert act() == []
+    refresh()
+    assert act() == [("alert", key, "executed")]
+    assert act() == []
+
+    assert [r["body"]["resolved"] for r in hook.requests] == [False, True, False, True]
+    with duckdb.connect(str(home.warehouse), read_only=True) as conn:
+        audited = conn.execute(
+            "SELECT action_id, decision FROM ops.actions ORDER BY requested_at"
+        ).fetchall()
+        assert conn.execute("SELECT occurrence FROM ml.anomalies").fetchall() == [(2,)]
+    assert audited == [
+        (f"alert:{key}", "executed"),
+        (f"resolve_alert:{key}", "executed"),
+        (f"alert:{key}#2", "executed"),
+        (f"resolve_alert:{key}#2", "executed"),
+    ]
+    with dg.DagsterInstance.get() as instance:
+        run_keys = [r.tags.get("dagster/run_key") for r in instance.get_runs()]
+    assert sorted(run_keys) == sorted(
+        [f"alert:{key}", f"resolve:{key}", f"alert:{key}#2", f"resolve:{key}#2"]
+    )

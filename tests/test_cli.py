@@ -139,3 +139,90 @@ def test_refresh_builds_core_tables(loaded, home):
     )
     assert jobs.stdout.splitlines() == ["job_name,conclusion", "linters,failure"]
     assert (home / "dagster" / "dagster.yaml").exists()  # the instance lives in the home
+
+
+# Arguments each command needs to get as far as reading the configuration.
+ARGUMENTS = {
+    "act": [],
+    "approve": ["deployment_health:0123456789abcdef"],
+    "demo": [],
+    "ingest": ["exports"],
+    "query": ["SELECT 1"],
+    "refresh": [],
+    "serve": [],
+    "status": [],
+}
+BAD_FILES = {
+    "unknown key": ("automation:\n  moed: live\n", "automation.moed: unknown key"),
+    "bad value": ("automation:\n  mode: yolo\n", "automation.mode: Input should be"),
+}
+
+
+def test_every_command_is_checked_for_a_bad_configuration():
+    from dcicd_platform.cli import main
+
+    assert set(ARGUMENTS) == set(main.commands)
+
+
+@pytest.mark.parametrize("problem", sorted(BAD_FILES))
+@pytest.mark.parametrize("command", sorted(ARGUMENTS))
+def test_every_command_refuses_a_bad_configuration(command, problem, tmp_path, monkeypatch):
+    """./dcicd.yaml with a wrong key or value: one line naming it, exit 2, nothing done."""
+    from click.testing import CliRunner
+
+    from dcicd_platform.cli import main
+
+    text, named = BAD_FILES[problem]
+    (tmp_path / "dcicd.yaml").write_text(text)
+    (tmp_path / "exports").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DCICD_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(main, [command, *ARGUMENTS[command]])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [result.stderr.strip()]  # one line
+    assert result.stderr.startswith("error: dcicd.yaml has invalid configuration: ")
+    assert named in result.stderr
+    assert not (tmp_path / "home").exists()  # refused before anything was made
+
+
+def test_a_bad_file_named_by_dcicd_config_is_refused_too(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from dcicd_platform.cli import main
+
+    config = tmp_path / "elsewhere.yaml"
+    config.write_text("services:\n  - name: a\n    criticality: vital\n")
+    monkeypatch.setenv("DCICD_CONFIG", str(config))
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 2
+    assert "services.0.criticality" in result.stderr and "elsewhere.yaml" in result.stderr
+    assert CliRunner().invoke(main, ["status", "--help"]).exit_code == 0  # help still answers
+
+
+def test_approving_an_unknown_anomaly_starts_no_run(tmp_path, monkeypatch):
+    import dagster as dg
+    import duckdb
+    from click.testing import CliRunner
+
+    from dcicd_platform.cli import main
+    from dcicd_platform.home import Home
+    from ml.anomaly import ANOMALIES_DDL
+
+    monkeypatch.setenv("DCICD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    home = Home.from_env().prepare()
+    assert "no warehouse" in CliRunner().invoke(main, ["approve", "x"]).stderr
+    with duckdb.connect(str(home.warehouse)) as conn:
+        conn.execute(ANOMALIES_DDL)
+        conn.execute(
+            "INSERT INTO ml.anomalies (anomaly_key, kind, severity)"
+            " VALUES ('deployment_health:1', 'deployment_health', 'critical')"
+        )
+    result = CliRunner().invoke(main, ["approve", "deployment_health:typo"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: no anomaly deployment_health:typo in ml.anomalies: nothing to approve"
+    )
+    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+        assert instance.get_runs() == []

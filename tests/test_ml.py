@@ -91,12 +91,17 @@ def test_models_beat_their_baselines_on_the_most_recent_runs(runs):
     assert duration.evaluation["started_at"].min().isoformat() >= duration.trained_through
 
 
-def test_promotion_gating_and_rollback(runs, mlflow_client):
+def test_promotion_gating_and_rollback(runs, mlflow_client, capfd):
     features = build_features(runs)
     # v1: learnt blind to the hour and to the trigger's own history; still beats the baseline.
     blind = features.with_columns(hour=pl.lit(0, pl.Int32), trigger_duration_p50=pl.lit(None))
+    capfd.readouterr()
     first = registry.log_and_register(mlflow_client, train_duration(blind))
     assert first.promoted and first.champion_version == first.version == "1"
+    # Registering says nothing: no "Successfully registered", no "no artifacts at" warning.
+    printed = capfd.readouterr()
+    assert "registered" not in printed.err and "no artifacts" not in printed.err, printed.err
+    assert mlflow_client.get_model_version("build_duration", "1").run_id == first.run_id
     # v2: sees everything: beats v1 on the same evaluation slice -> champion.
     newer = train_duration(features)
     second = registry.log_and_register(mlflow_client, newer)

@@ -27,7 +27,7 @@ def evaluations(result) -> dict[str, dg.AssetCheckEvaluation]:
     }
 
 
-def test_checks_pass_on_clean_data(tmp_path, monkeypatch):
+def test_checks_pass_on_clean_data(tmp_path, monkeypatch, capfd):
     result = refresh(
         tmp_path,
         monkeypatch,
@@ -45,6 +45,7 @@ def test_checks_pass_on_clean_data(tmp_path, monkeypatch):
     assert "core/deployments:production_deployments_have_deployed_at" in found
     assert "marts/dora_metrics:change_failure_rate_within_0_1" in found
     assert all(e.passed for e in found.values()), [k for k, e in found.items() if not e.passed]
+    assert "Calculating Metrics" not in capfd.readouterr().err  # no progress bar per check
 
 
 def test_a_row_that_breaks_a_row_rule_is_listed_and_blocks_nothing(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class Sent:
     detail: str
 
 
+def _iso(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def post_json(
     url: str,
     body: dict,
@@ -37,8 +44,9 @@ def post_json(
     timeout_s: float = 10.0,
     backoff_s: float = 0.5,
 ) -> Sent:
-    """POST a JSON body; retry 5xx, 429, timeouts and connection errors with backoff."""
-    data = json.dumps(body).encode()
+    """POST a JSON body; retry 5xx, 429, timeouts and connection errors with backoff.
+    Times (an anomaly's detected_at) go as ISO 8601 text."""
+    data = json.dumps(body, default=_iso).encode()
     status, detail = None, ""
     for attempt in range(1, retries + 1):
         request = urllib.request.Request(

@@ -5,15 +5,16 @@ rollback, any other anomaly at or above `anomalies.min_severity_to_alert` for an
 alert whose anomaly cleared, for its resolution; a failed GitHub run whose failed jobs are all
 known flakes, for a re-run of those jobs (self-healing). Only
 anomalies detected within `automation.act_on_anomalies_within_hours` are acted on (older ones
-are history), and the run key (job and anomaly key) makes each act at most once. It reads the
-warehouse read-only (the last published snapshot while a refresh writes).
+are history), and the run key (job and the anomaly's occurrence) makes each act at most once:
+an anomaly that cleared and came back is a new occurrence, alerted (and resolved) again. It
+reads the warehouse read-only (the last published snapshot while a refresh writes).
 """
 
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from dcicd_platform.automation.respond import flaky_failures
+from dcicd_platform.automation.respond import flaky_failures, occurrence_key
 from dcicd_platform.automation.responses import OP_OF, alert, model_rollback, rerun, rollback
 from dcicd_platform.resources import (
     HomeResource,
@@ -53,24 +54,33 @@ def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest
     if "ml.anomalies" not in tables:
         return []
     rows = conn.execute(
-        "SELECT anomaly_key, kind, severity, service FROM ml.anomalies"
+        f"SELECT anomaly_key, kind, severity, service, {_occurrence(conn)} FROM ml.anomalies"
         " WHERE cleared_at IS NULL AND detected_at >= ? ORDER BY detected_at",
         [since],
     ).fetchall()
     requests = []
-    for key, kind, severity, service in rows:
+    for key, kind, severity, service, occurrence in rows:
         job = job_for(kind, severity, min_severity)
         if job is None:
             continue
         requests.append(
             dg.RunRequest(
-                run_key=f"{job}:{key}",
+                run_key=f"{job}:{occurrence_key(key, occurrence)}",
                 job_name=job,
                 run_config={"ops": {OP_OF[job]: {"config": {"anomaly_key": key}}}},
                 tags={"dcicd/anomaly": key, "dcicd/service": service or ""},
             )
         )
     return _by_urgency(requests + _resolutions(conn, tables) + _reruns(conn, tables, since))
+
+
+def _occurrence(conn) -> str:
+    """The occurrence column, or 1 in a warehouse from before it (its anomalies' first)."""
+    found = conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'ml'"
+        " AND table_name = 'anomalies' AND column_name = 'occurrence'"
+    ).fetchall()[0][0]
+    return "occurrence" if found else "1"
 
 
 def _reruns(conn, tables: set[str], since: datetime) -> list[dg.RunRequest]:
@@ -89,21 +99,30 @@ def _reruns(conn, tables: set[str], since: datetime) -> list[dg.RunRequest]:
 
 
 def _resolutions(conn, tables: set[str]) -> list[dg.RunRequest]:
-    """Alerts that were sent for anomalies that have since cleared: resolve them."""
+    """Alerts that were sent for an occurrence of an anomaly that has since cleared: resolve
+    that occurrence."""
     if "ops.actions" not in tables:
         return []
+    sent = {
+        action_id
+        for (action_id,) in conn.execute(
+            "SELECT action_id FROM ops.actions WHERE kind = 'alert' AND decision = 'executed'"
+        ).fetchall()
+    }
     rows = conn.execute(
-        "SELECT a.anomaly_key FROM ops.actions a JOIN ml.anomalies m USING (anomaly_key)"
-        " WHERE a.kind = 'alert' AND a.decision = 'executed' AND m.cleared_at IS NOT NULL"
+        f"SELECT anomaly_key, {_occurrence(conn)} FROM ml.anomalies"
+        " WHERE cleared_at IS NOT NULL AND anomaly_key IN"
+        " (SELECT anomaly_key FROM ops.actions WHERE kind = 'alert' AND decision = 'executed')"
     ).fetchall()
     return [
         dg.RunRequest(
-            run_key=f"resolve:{key}",
+            run_key=f"resolve:{occurrence_key(key, occurrence)}",
             job_name="alert",
             run_config={"ops": {"send_alert": {"config": {"anomaly_key": key, "resolve": True}}}},
             tags={"dcicd/anomaly": key},
         )
-        for (key,) in rows
+        for key, occurrence in rows
+        if f"alert:{occurrence_key(key, occurrence)}" in sent
     ]
 
 

@@ -2,8 +2,9 @@
 
 Every decision is recorded, taken or not: `executed`, `failed`, `shadow` (decided, nothing
 sent), `pending_approval` or `suppressed`, with the reason, the mode, the target, the status of
-the request and the times. An action's id is its kind and anomaly, so acting twice on the same
-anomaly updates one row (an approval turns `pending_approval` into what happened next).
+the request and the times. An action's id is its kind and the anomaly's occurrence, so acting
+twice on the same occurrence updates one row (an approval turns `pending_approval` into what
+happened next), and an anomaly that cleared and came back gets rows of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ class Outcome:
     reason: str
 
 
+def occurrence_key(anomaly_key: str, occurrence: int | None) -> str:
+    """One occurrence of an anomaly: its key the first time, `key#n` when it came back after
+    clearing. Run keys and action ids carry it, so a recurrence is acted on (and audited) anew
+    while the same occurrence is acted on once."""
+    return anomaly_key if (occurrence or 1) <= 1 else f"{anomaly_key}#{occurrence}"
+
+
 def _record(
     conn,
     kind: str,
@@ -37,7 +45,7 @@ def _record(
     sent: actions.Sent | None = None,
     page: bool = False,
 ) -> Outcome:
-    action_id = f"{kind}:{anomaly['anomaly_key']}"
+    action_id = f"{kind}:{occurrence_key(anomaly['anomaly_key'], anomaly.get('occurrence'))}"
     conn.execute(
         "INSERT OR REPLACE INTO ops.actions (action_id, kind, anomaly_key, service, mode,"
         " decision, reason, target, request_status, attempts, page, requested_at, finished_at,"

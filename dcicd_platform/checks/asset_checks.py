@@ -68,6 +68,7 @@ def validate(conn, rules: list[Rule], config: PlatformConfig) -> list[dg.AssetCh
 
     conn.execute(QUALITY_DDL)
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}  # no tqdm bar per check in the output
     batch_definition = (
         context.data_sources.add_pandas("warehouse")
         .add_dataframe_asset(name="rows")
