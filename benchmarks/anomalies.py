@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scenarios import DAYS, SCENARIOS, SEED, build_organisation, label_cases, read_scenarios  # noqa: E402
 
-from ml.anomaly import Thresholds, detect_all  # noqa: E402
+from dcicd_platform.config import AnomalyThresholds  # noqa: E402
+from ml.anomaly import detect_all  # noqa: E402
 
 MEANING = {
     "deployment_health": "(a deployment: critical or warning)",
@@ -61,7 +62,7 @@ def main() -> None:
                 f"{SCENARIOS} no longer matches the sample organisation (the generator changed):"
                 " rewrite it with `python benchmarks/scenarios.py --write` and review the diff"
             )
-        found = detect_all(conn, Thresholds())
+        found = detect_all(conn, AnomalyThresholds(), rollback_window_minutes=30)
         run_of_job = dict(
             conn.execute("SELECT job_key, run_key FROM core.pipeline_jobs").fetchall()
         )

@@ -7,19 +7,19 @@ import duckdb
 import pytest
 
 from dcicd_platform.assets.anomalies import anomalies
-from dcicd_platform.config import parse_config
+from dcicd_platform.config import AnomalyThresholds, parse_config
 from dcicd_platform.demo.generator import generate_organisation
 from dcicd_platform.demo.organisation import demo_config_yaml
 from dcicd_platform.ingest.loader import load_files
 from dcicd_platform.resources import SettingsResource, warehouse_resource
-from ml.anomaly import Thresholds, canary_verdict, detect_all, one_sided_proportion_p
+from ml.anomaly import canary_verdict, detect_all, one_sided_proportion_p
 from tests.helpers import build_core
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def test_canary_verdict_judges_harm_in_one_direction_with_an_effect_floor():
-    t = Thresholds()
+    t = AnomalyThresholds()
     before = [0.010, 0.011, 0.009, 0.010, 0.012, 0.010]
     assert canary_verdict(before, [0.05, 0.06, 0.055, 0.07, 0.05, 0.06], t)[0] == "fail"
     assert canary_verdict(before, [0.010, 0.011, 0.009, 0.012, 0.010, 0.011], t)[0] == "pass"
@@ -53,7 +53,7 @@ def demo(tmp_path_factory):
 def test_the_demo_organisations_bad_deploys_are_found(demo):
     path, _ = demo
     with duckdb.connect(str(path)) as conn:
-        found = detect_all(conn, Thresholds())
+        found = detect_all(conn, AnomalyThresholds(), rollback_window_minutes=30)
         # The generator titles each bad deploy's incident "Error rate up after deploying <sha>".
         deployments = conn.execute("SELECT count(*) FROM marts.production_deployments").fetchall()[
             0
@@ -127,7 +127,7 @@ def test_the_cost_spike_and_the_slow_regression_are_found(demo):
     first, last = spiking.cost_spike_days
     spike_days = {str(start + timedelta(days=n)) for n in range(first, last + 1)}
     with duckdb.connect(str(path)) as conn:
-        found = detect_all(conn, Thresholds())
+        found = detect_all(conn, AnomalyThresholds(), rollback_window_minutes=30)
         began = start + timedelta(days=regressed.regression_from_day)
         week = conn.execute(
             "SELECT j.job_key, j.job_name = ?, j.started_at FROM core.pipeline_jobs j"

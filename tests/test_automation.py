@@ -372,7 +372,7 @@ def test_an_anomaly_that_comes_back_is_alerted_and_resolved_again(tmp_path, hook
     webhook, and the anomalies stored as the ml/anomalies asset stores them."""
     from dcicd_platform.cli import run_automation
     from dcicd_platform.home import Home
-    from ml.anomaly import _frame, anomaly_key, store
+    from ml.anomaly import anomaly_key, as_frame, store
 
     config = tmp_path / "dcicd.yaml"
     config.write_text(f"automation:\n  mode: live\n  alerts:\n    webhook_url: {hook.url}/hook\n")
@@ -395,7 +395,7 @@ def test_an_anomaly_that_comes_back_is_alerted_and_resolved_again(tmp_path, hook
     def refresh(*anomalies: dict) -> None:
         """What the detectors found this time, stored by the asset's own upsert."""
         with duckdb.connect(str(home.warehouse)) as conn:
-            store(conn, _frame([dict(a) for a in anomalies]))
+            store(conn, as_frame([dict(a) for a in anomalies]))
 
     def act() -> list[tuple[str, str, str]]:
         return run_automation(home)

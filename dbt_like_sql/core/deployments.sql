@@ -1,7 +1,7 @@
 -- description: One deployment: GitHub deployments (from their statuses), GitLab deployments, and successful default-branch runs of a service's configured deployment workflows; production and rollback flags per CONTRACTS.md §5.
 WITH services AS (
-    SELECT service, unnest(repositories) AS repo, production_environments, deployment_workflows
-    FROM config.services
+    SELECT r.service, r.repo, s.production_environments, s.deployment_workflows
+    FROM config.service_repositories r JOIN config.services s USING (service)
 ), github_statuses AS (
     SELECT received_at, json_transform(payload, '{
         "deployment": {"id": "UBIGINT", "sha": "VARCHAR", "ref": "VARCHAR",

@@ -111,7 +111,7 @@ WITH pagerduty_events AS (
         coalesce(pd.service, rs.service, i.pd_service_name, i.repo) AS service,
         i.repo, i.title, i.opened_at, i.resolved_at, lower(i.root_cause_sha) AS root_cause_sha
     FROM all_incidents i
-    LEFT JOIN (SELECT service, unnest(repositories) AS repo FROM config.services) rs USING (repo)
+    LEFT JOIN config.service_repositories rs USING (repo)
     LEFT JOIN (SELECT service, unnest(pagerduty_services) AS pd_key FROM config.services) pd
         ON pd.pd_key IN (i.pd_service_id, i.pd_service_name)
 ), production AS (

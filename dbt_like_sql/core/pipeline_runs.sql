@@ -100,4 +100,4 @@ SELECT
     l.branch = l.default_branch AS on_default_branch,
     l.received_at AS last_received_at
 FROM states l
-LEFT JOIN (SELECT service, unnest(repositories) AS repo FROM config.services) s USING (repo)
+LEFT JOIN config.service_repositories s USING (repo)

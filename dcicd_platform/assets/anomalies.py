@@ -1,21 +1,14 @@
-"""ml/anomalies: every detector of ml/anomaly.py over the warehouse, upserted by stable key."""
+"""ml/anomalies: every detector of ml/anomaly/ over the warehouse, upserted by stable key."""
 
 import dagster as dg
 
+from dbt_like_sql import tables_read
 from dcicd_platform.resources import DUCKDB_POOL, SettingsResource, WarehouseResource
+from ml.anomaly import SQL as DETECTOR_SQL
+from ml.anomaly import detect_all, store
 
-READS = [
-    ["core", "pipeline_runs"],
-    ["core", "pipeline_jobs"],
-    ["core", "health_samples"],
-    ["core", "incidents"],
-    ["config", "services"],
-    ["marts", "production_deployments"],
-    ["marts", "ci_cost_daily"],
-    ["marts", "ci_run_costs"],
-    ["ml", "build_predictions"],
-    ["ml", "model_quality"],
-]
+# The tables the detectors' SQL reads, parsed as the SQL models' are (never listed by hand).
+READS = sorted({table for sql in DETECTOR_SQL for table in tables_read(sql)})
 
 
 @dg.asset(
@@ -32,22 +25,10 @@ READS = [
 def anomalies(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
-    from ml.anomaly import Thresholds, detect_all, store
-
     config = settings.load()
-    a = config.anomalies
-    thresholds = Thresholds(
-        build_duration_ratio=a.build_duration_ratio,
-        job_shift_ratio=a.job_shift_ratio,
-        failure_rate_p_value=a.failure_rate_p_value,
-        cost_robust_z=a.cost_robust_z,
-        cost_min_excess_usd=a.cost_min_excess_usd,
-        health_p_value=a.health_p_value,
-        health_min_effect=a.health_min_effect,
-        health_window_minutes=config.automation.rollback_window_minutes,
-    )
     with warehouse.get_connection() as conn:
-        counts = store(conn, detect_all(conn, thresholds))
+        found = detect_all(conn, config.anomalies, config.automation.rollback_window_minutes)
+        counts = store(conn, found)
         by_kind = conn.execute(
             "SELECT kind, severity, count(*) FROM ml.anomalies WHERE cleared_at IS NULL"
             " GROUP BY ALL ORDER BY kind, severity"

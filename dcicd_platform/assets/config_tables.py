@@ -13,6 +13,10 @@ CREATE OR REPLACE TABLE config.services (
     pagerduty_services VARCHAR[], ci_budget_usd_per_deployment DOUBLE,
     monthly_ci_budget_usd DOUBLE
 );
+-- Which service a repository's events belong to: the one place the mapping is unnested.
+CREATE OR REPLACE TABLE config.service_repositories (
+    service VARCHAR NOT NULL, repo VARCHAR PRIMARY KEY
+);
 CREATE OR REPLACE TABLE config.runner_rates (
     priority INTEGER PRIMARY KEY, pattern VARCHAR NOT NULL, usd_per_minute DOUBLE NOT NULL
 );
@@ -71,6 +75,10 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
             conn.executemany(
                 "INSERT INTO config.services VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", services
             )
+        conn.execute(
+            "INSERT INTO config.service_repositories"
+            " SELECT service, unnest(repositories) AS repo FROM config.services"
+        )
         if rates:
             conn.executemany("INSERT INTO config.runner_rates VALUES (?, ?, ?)", rates)
         conn.execute("INSERT INTO config.settings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", settings)
@@ -83,7 +91,13 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return {"services": len(services), "runner_rates": len(rates), "settings": 1, "automation": 1}
+    return {
+        "services": len(services),
+        "service_repositories": sum(len(s.repositories) for s in config.services),
+        "runner_rates": len(rates),
+        "settings": 1,
+        "automation": 1,
+    }
 
 
 @dg.multi_asset(
@@ -97,6 +111,7 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
         )
         for name, description in (
             ("services", "Configured services: repositories, environments, budgets."),
+            ("service_repositories", "Each configured repository and the service it belongs to."),
             ("runner_rates", "Per-minute CI prices by runner label pattern, first match wins."),
             ("settings", "Attribution window, default rate and KPI targets."),
             ("automation", "The automation's mode and guardrails (read by `dcicd status`)."),

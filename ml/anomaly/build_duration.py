@@ -1,0 +1,130 @@
+"""build_duration: a successful run far slower than expected, or a job that became slower.
+
+A run is judged against the duration model's prediction when the run was scored, else the
+workflow's trailing median under the same trigger; a job against its two weeks before (its
+last three runs' median too).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ml.anomaly.store import as_frame, query_rows, table_exists
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from dcicd_platform.config import AnomalyThresholds
+
+BUILD_DURATION_SQL = """
+WITH runs AS (
+    SELECT run_key, service, repo, workflow, duration_s, finished_at,
+        quantile_cont(duration_s, 0.5) OVER w AS trailing_p50, count(*) OVER w AS history
+    FROM core.pipeline_runs
+    WHERE status = 'completed' AND conclusion = 'success' AND duration_s > 0
+    -- under the same trigger: a pull request may run fewer tests than a push
+    WINDOW w AS (PARTITION BY repo, workflow, trigger_event ORDER BY started_at
+        ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
+), predicted AS ({predicted})
+SELECT r.*, p.predicted_duration_s,
+    coalesce(p.predicted_duration_s, r.trailing_p50) AS expected_s
+FROM runs r LEFT JOIN predicted p USING (run_key)
+WHERE (p.predicted_duration_s IS NOT NULL OR r.history >= 5)
+    AND r.duration_s >= $ratio * coalesce(p.predicted_duration_s, r.trailing_p50)
+"""
+PREDICTED_SQL = (
+    "SELECT run_key, predicted_duration_s FROM ml.build_predictions"
+    " WHERE model_name = 'build_duration'"
+)
+NOT_PREDICTED_SQL = (
+    "SELECT NULL::VARCHAR AS run_key, NULL::DOUBLE AS predicted_duration_s WHERE false"
+)
+
+SLOW_JOBS_SQL = """
+WITH jobs AS (
+    SELECT j.job_key, j.run_key, j.repo, j.workflow, j.job_name, j.duration_s, j.finished_at,
+        r.service,
+        quantile_cont(j.duration_s, 0.5) OVER before AS baseline_p50,
+        count(*) OVER before AS history,
+        quantile_cont(j.duration_s, 0.5) OVER latest AS latest_p50
+    FROM core.pipeline_jobs j JOIN core.pipeline_runs r USING (run_key)
+    WHERE j.status = 'completed' AND j.conclusion = 'success' AND j.duration_s > 0
+    -- the same job under the same trigger (a pull request may run fewer tests than a push);
+    -- the baseline ends a day before the job, so a regression does not become its own normal
+    WINDOW before AS (PARTITION BY j.repo, j.workflow, j.job_name, r.trigger_event
+            ORDER BY j.started_at
+            RANGE BETWEEN INTERVAL 15 DAY PRECEDING AND INTERVAL 1 DAY PRECEDING),
+        latest AS (PARTITION BY j.repo, j.workflow, j.job_name, r.trigger_event
+            ORDER BY j.started_at ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)
+)
+SELECT * FROM jobs
+WHERE history >= 5 AND (
+    -- slower and not alone: the job's last three runs are slower too (a level shift)
+    (duration_s >= $shift * baseline_p50 AND latest_p50 >= $shift * baseline_p50)
+    -- or one run so slow it needs no company
+    OR duration_s >= $outlier * baseline_p50)
+"""
+
+# Every statement this detector may run (the lineage of ml/anomalies is read from these).
+SQL = (BUILD_DURATION_SQL.format(predicted=PREDICTED_SQL), SLOW_JOBS_SQL)
+
+
+def slow_jobs(conn, t: AnomalyThresholds) -> list[dict]:
+    """A job that became slower than its runs of the two weeks before: what a run's total
+    hides when jobs run in parallel (one slow job among several barely moves the run). One
+    slow run alone is usually a busy runner; the median of the job's last three runs must
+    have moved too, unless the run is twice as slow as the outlier ratio allows."""
+    rows = []
+    outlier = 2 * t.build_duration_ratio - 1
+    params = {"shift": t.job_shift_ratio, "outlier": outlier}
+    for r in query_rows(conn, SLOW_JOBS_SQL, params):
+        ratio = r["duration_s"] / r["baseline_p50"]
+        rows.append(
+            {
+                "kind": "build_duration",
+                "service": r["service"],
+                "entity_key": r["job_key"],
+                "detected_at": r["finished_at"],
+                "observed": r["duration_s"],
+                "expected": r["baseline_p50"],
+                "score": ratio,
+                "severity": "warning",
+                "explanation": f"{r['repo']} {r['workflow']} job {r['job_name']} took"
+                f" {r['duration_s'] / 60:.1f} min, {ratio:.1f}x its median of the two weeks"
+                f" before ({r['baseline_p50'] / 60:.1f} min); its last three runs' median is"
+                f" {r['latest_p50'] / r['baseline_p50']:.1f}x (run {r['run_key']})",
+            }
+        )
+    return rows
+
+
+def build_duration(conn, t: AnomalyThresholds) -> pl.DataFrame:
+    """Slow runs (against the model's prediction when there is one) and slow jobs."""
+    predicted = (
+        PREDICTED_SQL if table_exists(conn, "ml", "build_predictions") else NOT_PREDICTED_SQL
+    )
+    rows = []
+    sql = BUILD_DURATION_SQL.format(predicted=predicted)
+    for r in query_rows(conn, sql, {"ratio": t.build_duration_ratio}):
+        ratio = r["duration_s"] / r["expected_s"]
+        basis = (
+            "the duration model predicted"
+            if r["predicted_duration_s"]
+            else "its last runs' median was"
+        )
+        rows.append(
+            {
+                "kind": "build_duration",
+                "service": r["service"],
+                "entity_key": r["run_key"],
+                "detected_at": r["finished_at"],
+                "observed": r["duration_s"],
+                "expected": r["expected_s"],
+                "score": ratio,
+                "severity": "warning" if ratio >= 2 * t.build_duration_ratio - 1 else "info",
+                "explanation": f"{r['repo']} {r['workflow']} run took"
+                f" {r['duration_s'] / 60:.1f} min, {ratio:.1f}x what {basis}"
+                f" ({r['expected_s'] / 60:.1f} min)",
+            }
+        )
+    return as_frame(rows + slow_jobs(conn, t))

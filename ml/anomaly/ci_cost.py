@@ -1,0 +1,161 @@
+"""ci_cost: a repository's daily CI cost, a workflow's cost per run, and a month's budget.
+
+A day is judged against the same weekday of the eight weeks before (median and MAD: a robust
+z-score), a workflow's cost per run against its four weeks before (same score), and a month
+by whether its run-rate forecast breaks the service's budget.
+"""
+
+from __future__ import annotations
+
+import calendar
+import statistics
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
+
+from ml.anomaly.store import as_frame, query_rows
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from dcicd_platform.config import AnomalyThresholds
+
+COST_SQL = """
+WITH daily AS (
+    SELECT repo, day, sum(cost_usd)::DOUBLE AS cost FROM marts.ci_cost_daily GROUP BY ALL
+)
+SELECT d.repo, coalesce(s.service, d.repo) AS service, d.day, d.cost,
+    (SELECT list(b.cost) FROM daily b WHERE b.repo = d.repo AND b.day < d.day
+        AND b.day >= d.day - INTERVAL 56 DAY AND dayofweek(b.day) = dayofweek(d.day))
+        AS same_weekdays
+FROM daily d LEFT JOIN config.service_repositories s USING (repo)
+"""
+# What a run costs, day by day: a workflow that became dearer per run (a job copied three
+# times, a slower runner) is lost in a day's total, which the number of runs swings far more.
+UNIT_COST_SQL = """
+WITH daily AS (
+    SELECT repo, workflow, started_at::DATE AS day, count(*) AS runs,
+        sum(cost_usd)::DOUBLE AS cost
+    FROM marts.ci_run_costs GROUP BY ALL
+)
+SELECT d.*, coalesce(s.service, d.repo) AS service, d.cost / d.runs AS per_run,
+    list(d.cost / d.runs) OVER (PARTITION BY d.repo, d.workflow ORDER BY d.day
+        RANGE BETWEEN INTERVAL 28 DAY PRECEDING AND INTERVAL 1 DAY PRECEDING) AS before
+FROM daily d LEFT JOIN config.service_repositories s USING (repo)
+"""
+BUDGET_SQL = """
+WITH services AS (
+    SELECT r.service, r.repo, s.monthly_ci_budget_usd
+    FROM config.service_repositories r JOIN config.services s USING (service)
+    WHERE s.monthly_ci_budget_usd IS NOT NULL
+), month AS (SELECT date_trunc('month', max(day)) AS first, max(day) AS last
+    FROM marts.ci_cost_daily)
+SELECT s.service, any_value(s.monthly_ci_budget_usd) AS budget, sum(c.cost_usd)::DOUBLE AS spent,
+    any_value(m.first) AS first, any_value(m.last) AS last
+FROM marts.ci_cost_daily c JOIN services s USING (repo), month m
+WHERE c.day >= m.first
+GROUP BY s.service
+"""
+
+# Every statement this detector runs (the lineage of ml/anomalies is read from these).
+SQL = (COST_SQL, UNIT_COST_SQL, BUDGET_SQL)
+
+
+def robust_z(value: float, history: list[float]) -> tuple[float, float]:
+    """(z, median): how far `value` is above `history`, in robust standard deviations."""
+    median = statistics.median(history)
+    mad = statistics.median([abs(x - median) for x in history])
+    scale = max(1.4826 * mad, 0.1 * median, 0.01)  # a flat history is not infinitely sure
+    return (value - median) / scale, median
+
+
+def _end_of(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), UTC)
+
+
+def _cost_anomaly(
+    r: dict,
+    entity_key: str,
+    observed: float,
+    expected: float,
+    z: float,
+    t: AnomalyThresholds,
+    why: str,
+) -> dict:
+    """One day's cost anomaly: critical past twice the robust z threshold."""
+    return {
+        "kind": "ci_cost",
+        "service": r["service"],
+        "entity_key": entity_key,
+        "detected_at": _end_of(r["day"]),
+        "observed": observed,
+        "expected": expected,
+        "score": z,
+        "severity": "critical" if z > 2 * t.cost_robust_z else "warning",
+        "explanation": why,
+    }
+
+
+def ci_cost(conn, t: AnomalyThresholds) -> pl.DataFrame:
+    """Dear days, dearer runs and broken budgets, each by enough money to be worth a look."""
+    rows = []
+    for r in query_rows(conn, COST_SQL):
+        history = r["same_weekdays"] or []
+        if len(history) < 4:
+            continue
+        z, median = robust_z(r["cost"], history)
+        if z <= t.cost_robust_z or r["cost"] - median < t.cost_min_excess_usd:
+            continue  # far off, and by enough money to be worth a person's time
+        rows.append(
+            _cost_anomaly(
+                r,
+                f"{r['repo']}|{r['day']}",
+                r["cost"],
+                median,
+                z,
+                t,
+                f"{r['repo']} spent ${r['cost']:.2f} on CI on {r['day']:%a %Y-%m-%d}, against"
+                f" ${median:.2f} on the same weekday before (robust z {z:.1f})",
+            )
+        )
+    for r in query_rows(conn, UNIT_COST_SQL):
+        history = r["before"] or []
+        if len(history) < 7:
+            continue
+        z, median = robust_z(r["per_run"], history)
+        excess = r["cost"] - median * r["runs"]
+        if z <= t.cost_robust_z or excess < t.cost_min_excess_usd:
+            continue
+        rows.append(
+            _cost_anomaly(
+                r,
+                f"{r['repo']}|{r['day']}|per_run|{r['workflow']}",
+                r["per_run"],
+                median,
+                z,
+                t,
+                f"{r['repo']} {r['workflow']}: a run cost ${r['per_run']:.2f} on"
+                f" {r['day']:%a %Y-%m-%d}, against ${median:.2f} over the 4 weeks before"
+                f" (robust z {z:.1f}; ${excess:.2f} more over {r['runs']} runs)",
+            )
+        )
+    for r in query_rows(conn, BUDGET_SQL):
+        first, last = r["first"], r["last"]
+        days = calendar.monthrange(first.year, first.month)[1]
+        forecast = r["spent"] / last.day * days
+        if forecast <= r["budget"]:
+            continue
+        rows.append(
+            {
+                "kind": "ci_cost",
+                "service": r["service"],
+                "entity_key": f"{r['service']}|budget|{first:%Y-%m}",
+                "detected_at": _end_of(last),
+                "observed": forecast,
+                "expected": r["budget"],
+                "score": forecast / r["budget"],
+                "severity": "critical" if r["spent"] > r["budget"] else "warning",
+                "explanation": f"{r['service']}: ${r['spent']:.0f} of CI by {last:%b %d} runs to"
+                f" ${forecast:.0f} for {first:%B}, over its ${r['budget']:.0f} budget",
+            }
+        )
+    return as_frame(rows)

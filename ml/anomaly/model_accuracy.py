@@ -1,0 +1,42 @@
+"""model_accuracy: a model version whose live quality is below its floor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ml.anomaly.store import as_frame, query_rows, table_exists
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from dcicd_platform.config import AnomalyThresholds
+
+MODEL_QUALITY_SQL = "SELECT * FROM ml.model_quality WHERE below_floor AND runs >= 20"
+
+# Every statement this detector runs (the lineage of ml/anomalies is read from these).
+SQL = (MODEL_QUALITY_SQL,)
+
+
+def model_accuracy(conn, t: AnomalyThresholds) -> pl.DataFrame:
+    """Model versions under their floor on at least 20 live runs (none before any scoring)."""
+    if not table_exists(conn, "ml", "model_quality"):
+        return as_frame([])
+    rows = []
+    for r in query_rows(conn, MODEL_QUALITY_SQL):
+        measure = r["within_20pct"] if r["model"] == "build_duration" else r["accuracy"]
+        name = "within 20%" if r["model"] == "build_duration" else "accuracy"
+        rows.append(
+            {
+                "kind": "model_accuracy",
+                "service": None,
+                "entity_key": f"{r['model']}|{r['version']}",
+                "detected_at": r["measured_at"],
+                "observed": measure,
+                "expected": r["floor"],
+                "score": r["floor"] - measure,
+                "severity": "critical",
+                "explanation": f"{r['model']} version {r['version']}: {name} {measure:.0%} on"
+                f" {r['runs']} live runs, under its {r['floor']:.0%} floor",
+            }
+        )
+    return as_frame(rows)

@@ -1,0 +1,109 @@
+"""What every detector shares: the ml.anomalies columns, stable keys, and the upsert."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+COLUMNS = [
+    "anomaly_key",
+    "kind",
+    "service",
+    "entity_key",
+    "detected_at",
+    "observed",
+    "expected",
+    "score",
+    "severity",
+    "explanation",
+]
+SEVERITIES = ("info", "warning", "critical")
+
+
+def anomaly_key(kind: str, entity_key: str) -> str:
+    """The same anomaly found again has the same key: kind and a hash of what it is about."""
+    return f"{kind}:{hashlib.sha256(entity_key.encode()).hexdigest()[:16]}"
+
+
+def as_frame(rows: list[dict]) -> pl.DataFrame:
+    """A detector's rows as a frame of COLUMNS, each keyed by its kind and entity."""
+    import polars as pl
+
+    schema = {
+        "anomaly_key": pl.Utf8,
+        "kind": pl.Utf8,
+        "service": pl.Utf8,
+        "entity_key": pl.Utf8,
+        "detected_at": pl.Datetime("us", "UTC"),
+        "observed": pl.Float64,
+        "expected": pl.Float64,
+        "score": pl.Float64,
+        "severity": pl.Utf8,
+        "explanation": pl.Utf8,
+    }
+    for row in rows:
+        row["anomaly_key"] = anomaly_key(row["kind"], row["entity_key"])
+    return pl.DataFrame(rows, schema=schema).select(COLUMNS)
+
+
+def query_rows(conn, sql: str, params: dict | None = None) -> list[dict]:
+    """A query's rows as dicts by column name."""
+    result = conn.execute(sql, params or {})
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def table_exists(conn, schema: str, name: str) -> bool:
+    """Whether an optional input (a table the ML assets write) is there yet."""
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
+ANOMALIES_DDL = """
+CREATE SCHEMA IF NOT EXISTS ml;
+CREATE TABLE IF NOT EXISTS ml.anomalies (
+    anomaly_key VARCHAR PRIMARY KEY, kind VARCHAR, service VARCHAR, entity_key VARCHAR,
+    detected_at TIMESTAMPTZ, observed DOUBLE, expected DOUBLE, score DOUBLE, severity VARCHAR,
+    explanation VARCHAR, first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ,
+    cleared_at TIMESTAMPTZ, occurrence INTEGER DEFAULT 1);
+-- a warehouse from before occurrence (1, then one more each time a cleared anomaly comes back)
+ALTER TABLE ml.anomalies ADD COLUMN IF NOT EXISTS occurrence INTEGER DEFAULT 1;
+"""
+
+
+def store(conn, found: pl.DataFrame) -> dict[str, int]:
+    """Upsert by key: a known anomaly is updated (first_seen_at kept), one no longer found is
+    marked cleared, nothing is duplicated. A cleared anomaly found again is open again, as its
+    next occurrence: the automation alerts (and resolves) each occurrence once."""
+    conn.execute(ANOMALIES_DDL)
+    conn.register("dcicd_found", found.to_arrow())
+    try:
+        new = conn.execute(
+            "SELECT count(*) FROM dcicd_found WHERE anomaly_key NOT IN"
+            " (SELECT anomaly_key FROM ml.anomalies)"
+        ).fetchall()[0][0]
+        conn.execute(
+            """INSERT INTO ml.anomalies BY NAME
+            SELECT *, now() AS first_seen_at, now() AS last_seen_at, NULL AS cleared_at
+            FROM dcicd_found
+            ON CONFLICT (anomaly_key) DO UPDATE SET observed = excluded.observed,
+                expected = excluded.expected, score = excluded.score,
+                severity = excluded.severity, explanation = excluded.explanation,
+                detected_at = excluded.detected_at, last_seen_at = now(), cleared_at = NULL,
+                occurrence = CASE WHEN cleared_at IS NULL THEN occurrence
+                    ELSE occurrence + 1 END"""
+        )
+        cleared = conn.execute(
+            """UPDATE ml.anomalies SET cleared_at = now()
+            WHERE cleared_at IS NULL AND anomaly_key NOT IN (SELECT anomaly_key FROM dcicd_found)"""
+        ).fetchall()[0][0]
+    finally:
+        conn.unregister("dcicd_found")
+    return {"new": new, "found": found.height, "cleared": cleared}
