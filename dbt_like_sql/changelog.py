@@ -11,6 +11,8 @@ loses nothing: the changes stay until the slowest reader's cursor has passed the
 
 from __future__ import annotations
 
+from dbt_like_sql.catalog import table_exists
+
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
 CREATE SCHEMA IF NOT EXISTS changes;
@@ -67,13 +69,7 @@ def prune(conn, table: str, readers: tuple[str, ...] | None = None) -> None:
 
 
 def has_changes(conn, table: str) -> bool:
-    name = changes_table(table).split(".")[1]
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'changes' AND table_name = ?",
-            [name],
-        ).fetchone()[0]
-    )
+    return table_exists(conn, changes_table(table))
 
 
 def latest_build(conn, table: str) -> int | None:

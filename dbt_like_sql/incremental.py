@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from dbt_like_sql import changelog
+from dbt_like_sql.catalog import table_exists
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,7 @@ def _needs_rebuild(conn, model) -> tuple[bool, str]:
     known = conn.execute(
         "SELECT version FROM meta.model_versions WHERE model = ?", [model.table]
     ).fetchone()
-    exists = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-        [model.schema, model.name],
-    ).fetchone()[0]
+    exists = table_exists(conn, model.table)
     return (not exists or known is None or known[0] != current), current
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -14,8 +12,6 @@ from pathlib import Path
 import click
 
 from dcicd_platform.home import Home
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 # DuckDB caches what it writes: a cap keeps ingestion's memory flat however much it loads.
 INGEST_MEMORY_LIMIT = "1536MB"
@@ -58,43 +54,11 @@ def main() -> None:
     """dcicd: CI/CD intelligence on Dagster and DuckDB. Data lives under DCICD_HOME (./.dcicd)."""
 
 
-def land(path: Path, landing: Path) -> Path:
-    """Put a file into landing/imported/ (a hard link when possible); files inside stay put.
-
-    Landing the same file again finds it there (same inode, or same size and mtime).
-    """
-    try:
-        path.resolve().relative_to(landing.resolve())
-        return path
-    except ValueError:
-        pass
-    source = path.stat()
-    folder = landing / "imported"
-    folder.mkdir(parents=True, exist_ok=True)
-    for n in range(10_000):
-        target = folder / (path.name if n == 0 else f"{n}-{path.name}")
-        if not target.exists():
-            break
-        landed = target.stat()
-        if path.samefile(target) or (landed.st_size, landed.st_mtime_ns) == (
-            source.st_size,
-            source.st_mtime_ns,
-        ):
-            return target
-    partial = target.with_name("." + target.name + ".partial")
-    try:
-        os.link(path, partial)
-    except OSError:
-        shutil.copy2(path, partial)
-    partial.replace(target)
-    return target
-
-
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def ingest(paths: tuple[Path, ...]) -> None:
     """Land envelope files (or folders of them) and load them into the warehouse."""
-    from dcicd_platform.assets.raw_events import landing_name
+    from dcicd_platform.ingest.landing import land, landing_name
     from dcicd_platform.ingest.loader import FileReport, discover, load_files
     from dcicd_platform.resources import warehouse_resource
 
@@ -151,58 +115,16 @@ def _print_report(report) -> None:
         )
 
 
-# What each step of a refresh belongs to, by its asset key's first part (or whole key).
-STAGE_OF = {
-    "raw": "ingest",
-    "config": "marts",
-    "core": "marts",
-    "marts": "marts",
-    "ml__build_predictions": "scoring",
-    "ml__build_duration_model": "training",
-    "ml__build_outcome_model": "training",
-    "ml__model_quality": "anomalies",
-    "ml__anomalies": "anomalies",
-    "reports": "report",
-    "warehouse": "publish",
-}
-
-
-def stage_seconds(instance, run_id: str) -> dict[str, float]:
-    """Seconds per stage of a run, from Dagster's own step timings."""
-    stages: dict[str, float] = {}
-    for step in instance.get_run_step_stats(run_id):
-        if step.start_time is None or step.end_time is None:
-            continue
-        key = step.step_key
-        stage = STAGE_OF.get(key) or STAGE_OF.get(key.split("__")[0], "checks")
-        stages[stage] = stages.get(stage, 0.0) + step.end_time - step.start_time
-    return stages
-
-
 def run_refresh(home: Home, job_name: str = "refresh") -> dict[str, float]:
-    """Materialize the whole graph (or a job's part) once, in this process, recorded in the
-    Dagster instance; returns the seconds each stage took."""
-    import dagster as dg
+    """Refresh in this process, saying what it materialized; returns seconds per stage."""
+    from dcicd_platform import in_process
 
-    from dcicd_platform.definitions import build_definitions
-
-    defs = build_definitions(home)
-    job = defs.resolve_job_def(job_name)
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config=QUIET,
-        )
-        stages = stage_seconds(instance, result.run_id)
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        _fail(
-            f"refresh failed in {', '.join(failed) or 'the run'}; see `dagster dev` for the run log"
-        )
-    materialized = result.get_asset_materialization_events()
-    click.echo(f"{job_name}: {len(materialized)} assets materialized (run {result.run_id})")
-    return stages
+    try:
+        done = in_process.run_refresh(home, job_name)
+    except in_process.RunFailed as exc:
+        _fail(str(exc))
+    click.echo(f"{job_name}: {done.materialized} assets materialized (run {done.run_id})")
+    return done.stages
 
 
 ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch", "weekly_report"]
@@ -338,14 +260,11 @@ def status() -> None:
 
 
 def core_counts(home: Home) -> list[tuple[str, int]]:
+    from dcicd_platform.reading import table_counts
     from dcicd_platform.resources import read_only_connection
 
     with read_only_connection(home.warehouse) as conn:
-        tables = conn.execute(
-            "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
-            " WHERE schema_name IN ('raw', 'core', 'marts') ORDER BY 1"
-        ).fetchall()
-        return [(t, conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for (t,) in tables]
+        return table_counts(conn)
 
 
 def print_dora_summary(home: Home, window_days: int = 30) -> None:
@@ -359,64 +278,41 @@ def print_dora_summary(home: Home, window_days: int = 30) -> None:
 
 
 def print_kpi_scorecard(home: Home) -> None:
+    from dcicd_platform.reading import kpi_scorecard
     from dcicd_platform.resources import read_only_connection
 
     with read_only_connection(home.warehouse) as conn:
-        rows = conn.execute(
-            "SELECT kpi, target, round(actual, 3), goal, status FROM marts.kpi_scorecard"
-            " WHERE scope = '*' ORDER BY kpi"
-        ).fetchall()
-        services = conn.execute(
-            "SELECT count(*) FILTER (WHERE status = 'met'), count(*) FILTER (WHERE status ="
-            " 'missed'), count(*) FILTER (WHERE status = 'no_data') FROM marts.kpi_scorecard"
-            " WHERE scope <> '*'"
-        ).fetchone()
+        scorecard = kpi_scorecard(conn)
+    rows = [
+        (r["kpi"], r["target"], _rounded(r["actual"]), r["goal"], r["status"])
+        for r in scorecard
+        if r["scope"] == "*"
+    ]
+    services = [r["status"] for r in scorecard if r["scope"] != "*"]
     click.echo("KPI scorecard, the organisation over the last 30 days:")
     click.echo(render(["kpi", "target", "actual", "goal", "status"], rows, "table"))
     click.echo(
-        f"per service and repository: {services[0]} met, {services[1]} missed,"
-        f" {services[2]} without data (marts.kpi_scorecard)"
+        f"per service and repository: {services.count('met')} met,"
+        f" {services.count('missed')} missed, {services.count('no_data')} without data"
+        " (marts.kpi_scorecard)"
     )
 
 
-def run_automation(home: Home) -> list[tuple[str, str, str]]:
-    """Evaluate the anomaly sensor once and run what it asks for, in this process, recorded in
-    the Dagster instance (what the daemon does every minute): (job, anomaly, decision)."""
-    import dagster as dg
+def _rounded(value: float | None) -> float | None:
+    """To three decimals as DuckDB's round(x, 3) does: the exact binary value, halves away
+    from zero."""
+    from decimal import ROUND_HALF_UP, Decimal
 
-    from dcicd_platform.definitions import build_definitions
-    from dcicd_platform.resources import HomeResource, SettingsResource
-
-    defs = build_definitions(home)
-    sensor = defs.resolve_sensor_def("anomaly_actions")
-    done = []
-    with dg.DagsterInstance.get() as instance:
-        context = dg.build_sensor_context(
-            instance=instance,
-            resources={"home": HomeResource(root=str(home.root)), "settings": SettingsResource()},
-        )
-        result = sensor.evaluate_tick(context)
-        for request in result.run_requests or []:
-            already = instance.get_runs(
-                filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key}), limit=1
-            )
-            if already:
-                continue
-            job = defs.resolve_job_def(request.job_name)
-            run = job.execute_in_process(
-                run_config={**request.run_config, **QUIET},
-                instance=instance,
-                tags={**request.tags, "dagster/run_key": request.run_key},
-                raise_on_error=False,
-            )
-            decision = run.output_for_node(list(job.graph.node_dict)[0]) if run.success else "error"
-            done.append((request.job_name, request.tags.get("dcicd/anomaly", ""), decision))
-    return done
+    if value is None:
+        return None
+    return float(Decimal(value).quantize(Decimal("0.001"), ROUND_HALF_UP))
 
 
 @main.command()
 def act() -> None:
     """Act once on new anomalies (what the anomaly_actions sensor does every minute)."""
+    from dcicd_platform.in_process import run_automation
+
     home = _home()
     done = run_automation(home)
     for job, anomaly, decision in done:
@@ -429,16 +325,12 @@ def _known_anomaly(home: Home, anomaly_key: str) -> None:
     failed rollback run)."""
     import duckdb
 
-    from dcicd_platform.resources import WarehouseBusy, existing_tables, read_only_connection
+    from dcicd_platform.reading import anomaly_known
+    from dcicd_platform.resources import WarehouseBusy, read_only_connection
 
     try:
         with read_only_connection(home.warehouse) as conn:
-            found = (
-                "ml.anomalies" in existing_tables(conn)
-                and conn.execute(
-                    "SELECT count(*) FROM ml.anomalies WHERE anomaly_key = ?", [anomaly_key]
-                ).fetchall()[0][0]
-            )
+            found = anomaly_known(conn, anomaly_key)
     except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
         _fail(str(exc))
     if not found:
@@ -449,64 +341,49 @@ def _known_anomaly(home: Home, anomaly_key: str) -> None:
 @click.argument("anomaly_key")
 def approve(anomaly_key: str) -> None:
     """Approve the pending rollback of a critical service's deployment, and run it."""
-    import dagster as dg
-
-    from dcicd_platform.definitions import build_definitions
+    from dcicd_platform import in_process
 
     _known_anomaly(Home.from_env(), anomaly_key)
-    home = _home()
-    job = build_definitions(home).resolve_job_def("rollback")
-    config = {"anomaly_key": anomaly_key, "approved": True}
-    with dg.DagsterInstance.get() as instance:
-        run = job.execute_in_process(
-            run_config={"ops": {"roll_back_deployment": {"config": config}}, **QUIET},
-            instance=instance,
-            tags={"dcicd/anomaly": anomaly_key, "dcicd/approved": "cli"},
-            raise_on_error=False,
-        )
-    if not run.success:
-        _fail(f"the rollback of {anomaly_key} failed; see `dagster dev` for the run log")
-    click.echo(f"rollback of {anomaly_key}: {run.output_for_node('roll_back_deployment')}")
+    try:
+        decision = in_process.approve(_home(), anomaly_key)
+    except in_process.RunFailed as exc:
+        _fail(str(exc))
+    click.echo(f"rollback of {anomaly_key}: {decision}")
 
 
 def print_actions(home: Home) -> None:
+    from dbt_like_sql.catalog import table_exists
+    from dcicd_platform.reading import actions_by_decision
     from dcicd_platform.resources import read_only_connection
 
     with read_only_connection(home.warehouse) as conn:
-        exists = conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops'"
-        ).fetchall()[0][0]
-        if not exists:
+        if not table_exists(conn, "ops.actions"):
             click.echo("Automation: no decision yet (no anomaly in the last day asked for one).")
             return
-        rows = conn.execute(
-            "SELECT kind, decision, count(*), any_value(reason) FROM ops.actions"
-            " GROUP BY kind, decision ORDER BY kind, decision"
-        ).fetchall()
-        mode = conn.execute("SELECT any_value(mode) FROM ops.actions").fetchall()[0][0]
+        mode, rows = actions_by_decision(conn)
     click.echo(f"Automation decisions (ops.actions), mode {mode}:")
     click.echo(render(["action", "decision", "count", "for example"], rows, "table"))
 
 
 def print_anomalies(home: Home) -> None:
     """Open anomalies by kind and severity, and the latest critical ones."""
+    from dcicd_platform.reading import open_anomaly_counts, worst_open_anomalies
     from dcicd_platform.resources import read_only_connection
 
     with read_only_connection(home.warehouse) as conn:
-        counts = conn.execute(
-            "SELECT kind, count(*) FILTER (WHERE severity = 'critical'),"
-            " count(*) FILTER (WHERE severity = 'warning'), count(*) FILTER (WHERE severity ="
-            " 'info') FROM ml.anomalies WHERE cleared_at IS NULL GROUP BY kind ORDER BY kind"
-        ).fetchall()
-        latest = conn.execute(
-            "SELECT explanation FROM ml.anomalies WHERE cleared_at IS NULL AND severity ="
-            " 'critical' ORDER BY detected_at DESC LIMIT 5"
-        ).fetchall()
+        found = open_anomaly_counts(conn)
+        worst = worst_open_anomalies(conn, 5)
+    severities = ("critical", "warning", "info")
+    counts = [
+        (kind, *(found.get((kind, s), 0) for s in severities))
+        for kind in sorted({kind for kind, _ in found})
+    ]
+    latest = [explanation for severity, _, explanation in worst if severity == "critical"]
     click.echo("Anomalies found (ml.anomalies):")
     click.echo(render(["kind", "critical", "warning", "info"], counts, "table"))
     if latest:
         click.echo("latest critical:")
-        for (explanation,) in latest:
+        for explanation in latest:
             click.echo(f"  - {explanation}")
 
 
@@ -560,6 +437,7 @@ def _add_stages(stages: dict[str, float], part: dict[str, float]) -> None:
 @click.option("--days", default=90, show_default=True, help="Days of history to generate.")
 def demo(seed: int, days: int) -> None:
     """Generate a sample organisation, load it, materialize everything, print a summary."""
+    from dcicd_platform import in_process
     from dcicd_platform.config import config_path
     from dcicd_platform.demo.generator import generate_organisation
     from dcicd_platform.demo.organisation import demo_config_yaml
@@ -595,7 +473,7 @@ def demo(seed: int, days: int) -> None:
     print_anomalies(home)
     click.echo("")
     click.echo("acting on recent anomalies in shadow mode (as the anomaly_actions sensor does) ...")
-    run_automation(home)
+    in_process.run_automation(home)
     print_actions(home)
     click.echo("")
     click.echo("writing the weekly review again, with those decisions ...")

@@ -5,6 +5,8 @@ Shared by `dcicd demo` (a terminal table) and the dora_summary asset's metadata 
 
 from __future__ import annotations
 
+from dcicd_platform.reading import TIERS, dora_summary
+
 COLUMNS = (
     "service",
     "deploys/day",
@@ -15,15 +17,6 @@ COLUMNS = (
     "tiers (freq/lead/fail/restore)",
     "overall",
 )
-
-_QUERY = """
-SELECT service, deployments_per_day, deploy_days_per_week, lead_time_median_s,
-    change_failure_rate, restore_median_s, deployment_frequency_tier, lead_time_tier,
-    change_failure_tier, restore_tier, overall_tier, as_of
-FROM marts.dora_summary
-WHERE window_days = ?
-ORDER BY service = '*', service
-"""
 
 
 def human_duration(seconds: float | None) -> str:
@@ -41,19 +34,18 @@ def human_duration(seconds: float | None) -> str:
 def summary_rows(conn, window_days: int = 30) -> tuple[list[tuple[str, ...]], str | None]:
     """Display rows of marts.dora_summary for one window, and the as_of date."""
     rows, as_of = [], None
-    for r in conn.execute(_QUERY, [window_days]).fetchall():
-        service, per_day, days_week, lead, cfr, restore = r[:6]
-        tiers, overall, as_of = r[6:10], r[10], r[11]
+    for r in dora_summary(conn, window_days):
+        tiers, as_of = [r[t] for t in TIERS], r["as_of"]
         rows.append(
             (
-                "all services" if service == "*" else service,
-                f"{per_day:.2f}",
-                f"{days_week:.1f}",
-                human_duration(lead),
-                "-" if cfr is None else f"{cfr:.0%}",
-                human_duration(restore),
+                "all services" if r["service"] == "*" else r["service"],
+                f"{r['deployments_per_day']:.2f}",
+                f"{r['deploy_days_per_week']:.1f}",
+                human_duration(r["lead_time_median_s"]),
+                "-" if r["change_failure_rate"] is None else f"{r['change_failure_rate']:.0%}",
+                human_duration(r["restore_median_s"]),
                 "/".join(t or "-" for t in tiers),
-                overall or "-",
+                r["overall_tier"] or "-",
             )
         )
     return rows, str(as_of) if as_of else None

@@ -23,6 +23,7 @@ from dagster_duckdb import DuckDBResource
 
 from dbt_like_sql.session import prepare_session
 from dcicd_platform.config import PlatformConfig, load_config
+from dcicd_platform.files import replaced_whole
 from dcicd_platform.home import Home
 
 DUCKDB_POOL = "duckdb"
@@ -119,17 +120,6 @@ def secrets_from_env() -> SecretsResource:
     )
 
 
-def existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    """'schema.table' for every table the warehouse holds: readers that show what exists
-    (before the first refresh some do not)."""
-    return {
-        f"{schema}.{table}"
-        for schema, table in conn.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables()"
-        ).fetchall()
-    }
-
-
 class WarehouseBusy(RuntimeError):
     """The warehouse stayed locked by a writer for longer than the caller would wait."""
 
@@ -146,9 +136,8 @@ def publish_snapshot(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
     """
     conn.execute("CHECKPOINT")
     target = snapshot_path(warehouse)
-    partial = target.with_name("." + target.name + ".partial")
-    shutil.copyfile(warehouse, partial)
-    partial.replace(target)
+    with replaced_whole(target) as partial:
+        shutil.copyfile(warehouse, partial)
     return target
 
 

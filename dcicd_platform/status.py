@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from dcicd_platform.resources import existing_tables
+from dbt_like_sql.catalog import existing_tables
+from dcicd_platform.reading import (
+    TIERS,
+    dora_summary,
+    kpi_scorecard,
+    open_anomaly_counts,
+    worst_open_anomalies,
+)
 
 TIER_POINTS = {"elite": 100, "high": 75, "medium": 50, "low": 25}
 
@@ -60,24 +67,21 @@ def read_status(conn, now: datetime | None = None) -> Status:
     tables = existing_tables(conn)
     status = Status()
     if "marts.dora_summary" in tables:
-        row = conn.execute(
-            "SELECT as_of, deployment_frequency_tier, lead_time_tier, change_failure_tier,"
-            " restore_tier FROM marts.dora_summary WHERE service = '*' AND window_days = 30"
-        ).fetchall()
-        if row:
-            status.as_of = row[0][0]
-            status.tiers = dict(
-                zip(
-                    ("frequency", "lead time", "failure", "restore"),
-                    row[0][1:],
-                    strict=True,
+        for row in dora_summary(conn, 30):
+            if row["service"] == "*":
+                status.as_of = row["as_of"]
+                status.tiers = dict(
+                    zip(
+                        ("frequency", "lead time", "failure", "restore"),
+                        [row[t] for t in TIERS],
+                        strict=True,
+                    )
                 )
-            )
     if "marts.kpi_scorecard" in tables:
-        status.kpi_met, status.kpi_measured = conn.execute(
-            "SELECT count(*) FILTER (WHERE status = 'met'),"
-            " count(*) FILTER (WHERE status <> 'no_data') FROM marts.kpi_scorecard"
-        ).fetchall()[0]
+        measured = [
+            r["status"] for r in kpi_scorecard(conn) if r["status"] not in (None, "no_data")
+        ]
+        status.kpi_met, status.kpi_measured = measured.count("met"), len(measured)
     if "marts.production_deployments" in tables:
         status.deployments = conn.execute(
             "SELECT deployed_at, service, left(sha, 8), is_rollback, is_failed,"
@@ -85,16 +89,9 @@ def read_status(conn, now: datetime | None = None) -> Status:
             " ORDER BY deployed_at DESC LIMIT 5"
         ).fetchall()
     if "ml.anomalies" in tables:
-        status.anomalies_open = dict(
-            conn.execute(
-                "SELECT severity, count(*) FROM ml.anomalies WHERE cleared_at IS NULL GROUP BY 1"
-            ).fetchall()
-        )
-        status.worst_anomalies = conn.execute(
-            "SELECT severity, kind, explanation FROM ml.anomalies WHERE cleared_at IS NULL"
-            " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
-            " detected_at DESC LIMIT 3"
-        ).fetchall()
+        for (_kind, severity), n in open_anomaly_counts(conn).items():
+            status.anomalies_open[severity] = status.anomalies_open.get(severity, 0) + n
+        status.worst_anomalies = worst_open_anomalies(conn, 3)
     if "config.automation" in tables:
         status.mode = conn.execute("SELECT mode FROM config.automation").fetchall()[0][0]
     if "ops.actions" in tables:

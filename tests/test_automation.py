@@ -370,8 +370,8 @@ def test_model_rollback_moves_the_champion_back_through_the_job(tmp_path):
 def test_an_anomaly_that_comes_back_is_alerted_and_resolved_again(tmp_path, hook, monkeypatch):
     """The sensor's pass (`dcicd act`) against a persistent Dagster instance, live alerts to a
     webhook, and the anomalies stored as the ml/anomalies asset stores them."""
-    from dcicd_platform.cli import run_automation
     from dcicd_platform.home import Home
+    from dcicd_platform.in_process import run_automation
     from ml.anomaly import anomaly_key, as_frame, store
 
     config = tmp_path / "dcicd.yaml"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dcicd_platform.ingest.landing import landing_name
 from dcicd_platform.ingest.loader import FileReport, discover, load_file
 from dcicd_platform.ingest.schema import ensure_raw_schema
 from dcicd_platform.resources import DUCKDB_POOL, HomeResource, WarehouseResource
@@ -13,14 +14,6 @@ class IngestConfig(dg.Config):
     """Which files to load: the named ones (the landing sensor names one), else all of landing/."""
 
     files: list[str] = []
-
-
-def landing_name(path: Path, landing: Path) -> str:
-    """The name a file is recorded under: relative to landing/ when it lies inside it."""
-    try:
-        return str(path.resolve().relative_to(landing.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def report_table(reports: list[FileReport]) -> str:

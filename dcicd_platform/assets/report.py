@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from dcicd_platform.files import replaced_whole
 from dcicd_platform.resources import DUCKDB_POOL, HomeResource, SettingsResource, WarehouseResource
 
 READS = [
@@ -65,9 +66,8 @@ def weekly_review(
     folder = home.home.reports
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"weekly-{figures.week}.html"
-    partial = path.with_name("." + path.name + ".partial")
-    partial.write_text(html, encoding="utf-8")
-    partial.replace(path)  # a reader never opens half a report
+    with replaced_whole(path) as partial:  # a reader never opens half a report
+        partial.write_text(html, encoding="utf-8")
     context.log.info(f"wrote {path} ({len(html) / 1024:.0f} KiB)")
     numbers = {
         r["kpi"]: dg.MetadataValue.float(float(r["this_week"]))

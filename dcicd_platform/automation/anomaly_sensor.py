@@ -14,14 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from dbt_like_sql.catalog import existing_tables
 from dcicd_platform.automation.respond import flaky_failures, occurrence_key
 from dcicd_platform.automation.responses import OP_OF, alert, model_rollback, rerun, rollback
-from dcicd_platform.resources import (
-    HomeResource,
-    SettingsResource,
-    existing_tables,
-    read_only_connection,
-)
+from dcicd_platform.resources import HomeResource, SettingsResource, read_only_connection
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from dbt_like_sql.catalog import fetch_dicts
 from dcicd_platform.automation import actions
 from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide
 from dcicd_platform.config import PlatformConfig
@@ -81,12 +82,10 @@ def _unless_live(
 
 
 def load_anomaly(conn, anomaly_key: str) -> dict:
-    result = conn.execute("SELECT * FROM ml.anomalies WHERE anomaly_key = ?", [anomaly_key])
-    names = [d[0] for d in result.description]
-    row = result.fetchall()
+    row = fetch_dicts(conn, "SELECT * FROM ml.anomalies WHERE anomaly_key = ?", [anomaly_key])
     if not row:
         raise LookupError(f"no anomaly {anomaly_key} in ml.anomalies")
-    return dict(zip(names, row[0], strict=True))
+    return row[0]
 
 
 def rollback_history(conn) -> list[PastRollback]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from dcicd_platform.demo import payloads as pl
 from dcicd_platform.demo.organisation import SERVICES, JobProfile, ServiceProfile
+from dcicd_platform.files import replaced_whole
 from dcicd_platform.ingest.envelope import envelope_line, make_envelope, rfc3339
 
 AUTHORS = ("ana", "bo", "chen", "dita", "emeka", "fatima", "gus", "hiro", "ines", "jonas")
@@ -670,9 +671,7 @@ def generate_organisation(
     for (source, _period), group in sorted(groups.items()):
         first = group[0].at.strftime("%Y%m%d")
         path = folder / f"{source}-{first}-s{seed}.ndjson"
-        partial = path.with_name("." + path.name + ".partial")
-        with partial.open("wb") as handle:
+        with replaced_whole(path) as partial, partial.open("wb") as handle:
             handle.writelines(_envelopes(group))
-        partial.replace(path)
         written.append(path)
     return written

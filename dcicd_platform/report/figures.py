@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from dcicd_platform.resources import existing_tables
+from dbt_like_sql.catalog import existing_tables, fetch_dicts
+from dcicd_platform.reading import BY_SEVERITY, TIERS, ci_weekly, dora_summary, kpi_scorecard
 
 TREND_WEEKS = 12
 
@@ -58,12 +59,6 @@ class WeeklyFigures:
         return self.week_start + timedelta(days=6)
 
 
-def _dicts(conn, sql: str, params: list | dict | None = None) -> list[dict]:
-    result = conn.execute(sql, params or [])
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
 def as_of_date(conn) -> date | None:
     """The date of the latest event the marts know, or None before the first refresh."""
     if "marts.dora_summary" not in existing_tables(conn):
@@ -72,7 +67,8 @@ def as_of_date(conn) -> date | None:
     return rows[0][0] if rows else None
 
 
-# The KPIs of the scorecard over one week, the same definitions as marts.kpi_scorecard.
+# The KPIs of the scorecard over one week, the same definitions as marts.kpi_scorecard (the CI
+# durations are the CI trend's, `reading.ci_weekly`).
 WEEK_KPIS_SQL = """
 WITH weeks AS (
     SELECT unnest([$this, $last]) AS week_start
@@ -81,21 +77,13 @@ WITH weeks AS (
         lead_time_median_s / 3600 AS lead_time_hours, change_failure_rate,
         restore_median_s / 60 AS time_to_restore_minutes
     FROM marts.dora_metrics WHERE service = '*' AND grain = 'week'
-), ci AS (
-    SELECT date_trunc('week', started_at)::DATE AS week_start,
-        quantile_cont(duration_s, 0.5) / 60 AS ci_duration_p50_minutes,
-        quantile_cont(duration_s, 0.95) / 60 AS ci_duration_p95_minutes
-    FROM core.pipeline_runs
-    WHERE ran AND started_at::DATE BETWEEN $last AND $this + 6
-    GROUP BY 1
 ), cost AS (
     SELECT date_trunc('week', day)::DATE AS week_start, sum(cost_usd)::DOUBLE AS ci_cost_usd
     FROM marts.ci_cost_daily WHERE day BETWEEN $last AND $this + 6 GROUP BY 1
 )
-SELECT w.week_start, d.* EXCLUDE (week_start), c.* EXCLUDE (week_start), k.ci_cost_usd
+SELECT w.week_start, d.* EXCLUDE (week_start), k.ci_cost_usd
 FROM weeks w
 LEFT JOIN dora d USING (week_start)
-LEFT JOIN ci c USING (week_start)
 LEFT JOIN cost k USING (week_start)
 """
 KPI_LABELS = {
@@ -112,13 +100,14 @@ KPI_LABELS = {
 def week_over_week(conn, week_start: date) -> list[dict]:
     """Each KPI this week and the week before, the change, and whether it moved the right way."""
     last = week_start - timedelta(days=7)
-    rows = {
-        r["week_start"]: r for r in _dicts(conn, WEEK_KPIS_SQL, {"this": week_start, "last": last})
-    }
-    targets = {
-        r["kpi"]: r["target"]
-        for r in _dicts(conn, "SELECT kpi, target FROM marts.kpi_scorecard WHERE scope = '*'")
-    }
+    ci = {r["week_start"]: r for r in ci_weekly(conn, last, week_start + timedelta(days=6))}
+    rows = {}
+    for r in fetch_dicts(conn, WEEK_KPIS_SQL, {"this": week_start, "last": last}):
+        durations = ci.get(r["week_start"]) or {}
+        r["ci_duration_p50_minutes"] = durations.get("p50_minutes")
+        r["ci_duration_p95_minutes"] = durations.get("p95_minutes")
+        rows[r["week_start"]] = r
+    targets = {r["kpi"]: r["target"] for r in kpi_scorecard(conn) if r["scope"] == "*"}
     out = []
     for kpi, (label, goal) in KPI_LABELS.items():
         now = (rows.get(week_start) or {}).get(kpi)
@@ -147,7 +136,7 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
     end = week_start + timedelta(days=6)
     figures = WeeklyFigures(week_start, as_of)
     tables = existing_tables(conn)
-    figures.dora_weekly = _dicts(
+    figures.dora_weekly = fetch_dicts(
         conn,
         """WITH days AS (
             SELECT coalesce(service, '*') AS service,
@@ -164,52 +153,41 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
         ORDER BY m.service, m.period_start""",
         [first, week_start],
     )
-    figures.ci_weekly = _dicts(
-        conn,
-        "SELECT date_trunc('week', started_at)::DATE AS week_start, count(*) AS runs,"
-        " quantile_cont(duration_s, 0.5) FILTER (WHERE ran) / 60 AS p50_minutes,"
-        " quantile_cont(duration_s, 0.95) FILTER (WHERE ran) / 60 AS p95_minutes,"
-        " count(*) FILTER (WHERE conclusion = 'success') / nullif(count(*) FILTER"
-        " (WHERE conclusion IN ('success', 'failure', 'timed_out')), 0) AS success_rate"
-        " FROM core.pipeline_runs WHERE status = 'completed' AND started_at::DATE BETWEEN ? AND ?"
-        " GROUP BY 1 ORDER BY 1",
-        [first, end],
-    )
-    figures.flaky = _dicts(
+    figures.ci_weekly = ci_weekly(conn, first, end)
+    figures.flaky = fetch_dicts(
         conn,
         "SELECT repo, workflow, job_name, executions, flakes, flake_rate, last_flake_at"
         " FROM marts.flaky_jobs WHERE flakes > 0 ORDER BY flake_rate DESC, flakes DESC LIMIT 10",
     )
     month_start = end.replace(day=1)
-    figures.cost_by_repo = _dicts(
+    figures.cost_by_repo = fetch_dicts(
         conn,
         "SELECT repo, runner_label, sum(cost_usd)::DOUBLE AS cost_usd,"
         " sum(cost_usd) FILTER (WHERE day >= ?)::DOUBLE AS week_cost_usd"
         " FROM marts.ci_cost_daily WHERE day BETWEEN ? AND ? GROUP BY ALL ORDER BY repo, 3 DESC",
         [week_start, month_start, end],
     )
-    figures.budgets = _dicts(
+    figures.budgets = fetch_dicts(
         conn,
         "SELECT s.service, r.repo, s.monthly_ci_budget_usd AS budget_usd FROM config.services s,"
         " unnest(s.repositories) AS r(repo) WHERE s.monthly_ci_budget_usd IS NOT NULL",
     )
     if "ml.anomalies" in tables:
-        figures.anomalies = _dicts(
+        figures.anomalies = fetch_dicts(
             conn,
             "SELECT kind, severity, service, explanation, detected_at, cleared_at"
             " FROM ml.anomalies WHERE detected_at::DATE BETWEEN ? AND ?"
-            " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,"
-            " detected_at DESC",
+            f" ORDER BY {BY_SEVERITY}, detected_at DESC",
             [week_start, end],
         )
     if "ops.actions" in tables:
-        figures.actions = _dicts(
+        figures.actions = fetch_dicts(
             conn,
             "SELECT kind, service, mode, decision, reason, target, requested_at"
             " FROM ops.actions ORDER BY requested_at DESC LIMIT 50",
         )
     if "ml.build_predictions" in tables:
-        figures.model_weekly = _dicts(
+        figures.model_weekly = fetch_dicts(
             conn,
             """SELECT p.model_name AS model, date_trunc('week', r.started_at)::DATE AS week_start,
                 count(*) AS runs,
@@ -224,18 +202,10 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
             ORDER BY model, week_start""",
             [first, end],
         )
-    figures.scorecard = _dicts(
-        conn,
-        "SELECT kpi, scope, target, actual, goal, status FROM marts.kpi_scorecard"
-        " ORDER BY scope <> '*', kpi, scope",
-    )
+    figures.scorecard = kpi_scorecard(conn)
     figures.week_over_week = week_over_week(conn, week_start)
     figures.dora_tiers = [
-        {"service": row[0], "tiers": [t or "-" for t in row[1:]]}
-        for row in conn.execute(
-            "SELECT service, deployment_frequency_tier, lead_time_tier, change_failure_tier,"
-            " restore_tier, overall_tier FROM marts.dora_summary WHERE window_days = 30"
-            " ORDER BY service = '*', service"
-        ).fetchall()
+        {"service": r["service"], "tiers": [r[t] or "-" for t in (*TIERS, "overall_tier")]}
+        for r in dora_summary(conn, 30)
     ]
     return figures

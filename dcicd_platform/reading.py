@@ -1,0 +1,104 @@
+"""The reading room: the warehouse's figures that people see, each read by one query whichever
+screen shows it (`dcicd status`, the demo's summary, the weekly review, the dora_summary asset's
+metadata), so two screens cannot disagree on a figure.
+
+Plain rows, no presentation: each screen formats them its own way. A reader of a table that
+only a later step creates checks that it exists first.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dbt_like_sql.catalog import fetch_dicts, table_exists
+
+# The four DORA tiers of a marts.dora_summary row, in the order every screen shows them.
+TIERS = ("deployment_frequency_tier", "lead_time_tier", "change_failure_tier", "restore_tier")
+
+# The order anomalies are listed in: the worst first, then the latest.
+BY_SEVERITY = "CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
+
+
+def dora_summary(conn, window_days: int = 30) -> list[dict]:
+    """marts.dora_summary for one window: a row per service, then the organisation ('*')."""
+    return fetch_dicts(
+        conn,
+        "SELECT * FROM marts.dora_summary WHERE window_days = ? ORDER BY service = '*', service",
+        [window_days],
+    )
+
+
+def kpi_scorecard(conn) -> list[dict]:
+    """marts.kpi_scorecard: the organisation's rows (scope '*') first, by KPI, then each
+    service's and repository's."""
+    return fetch_dicts(
+        conn,
+        "SELECT kpi, scope, target, actual, goal, status FROM marts.kpi_scorecard"
+        " ORDER BY scope <> '*', kpi, scope",
+    )
+
+
+def ci_weekly(conn, first: date, last: date) -> list[dict]:
+    """CI by ISO week, for the runs started from first to last (days): completed runs, the
+    duration P50 and P95 in minutes of those that ran, the success rate of those that ended."""
+    return fetch_dicts(
+        conn,
+        "SELECT date_trunc('week', started_at)::DATE AS week_start, count(*) AS runs,"
+        " quantile_cont(duration_s, 0.5) FILTER (WHERE ran) / 60 AS p50_minutes,"
+        " quantile_cont(duration_s, 0.95) FILTER (WHERE ran) / 60 AS p95_minutes,"
+        " count(*) FILTER (WHERE conclusion = 'success') / nullif(count(*) FILTER"
+        " (WHERE conclusion IN ('success', 'failure', 'timed_out')), 0) AS success_rate"
+        " FROM core.pipeline_runs WHERE status = 'completed' AND started_at::DATE BETWEEN ? AND ?"
+        " GROUP BY 1 ORDER BY 1",
+        [first, last],
+    )
+
+
+def open_anomaly_counts(conn) -> dict[tuple[str, str], int]:
+    """How many anomalies are open (not cleared), by (kind, severity)."""
+    return {
+        (kind, severity): n
+        for kind, severity, n in conn.execute(
+            "SELECT kind, severity, count(*) FROM ml.anomalies WHERE cleared_at IS NULL"
+            " GROUP BY ALL"
+        ).fetchall()
+    }
+
+
+def worst_open_anomalies(conn, limit: int) -> list[tuple[str, str, str]]:
+    """The open anomalies most in need of a look, (severity, kind, explanation): critical
+    first, then warning, then info, the latest first within each."""
+    return conn.execute(
+        "SELECT severity, kind, explanation FROM ml.anomalies WHERE cleared_at IS NULL"
+        f" ORDER BY {BY_SEVERITY}, detected_at DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
+def anomaly_known(conn, anomaly_key: str) -> bool:
+    """Whether ml.anomalies holds the anomaly (a typo must not end as a failed run)."""
+    return table_exists(conn, "ml.anomalies") and bool(
+        conn.execute(
+            "SELECT count(*) FROM ml.anomalies WHERE anomaly_key = ?", [anomaly_key]
+        ).fetchone()[0]
+    )
+
+
+def actions_by_decision(conn) -> tuple[str | None, list[tuple]]:
+    """The automation's decisions (ops.actions) counted by action and decision, each with an
+    example reason, and the mode they were taken in."""
+    rows = conn.execute(
+        "SELECT kind, decision, count(*), any_value(reason) FROM ops.actions"
+        " GROUP BY kind, decision ORDER BY kind, decision"
+    ).fetchall()
+    mode = conn.execute("SELECT any_value(mode) FROM ops.actions").fetchone()[0]
+    return mode, rows
+
+
+def table_counts(conn) -> list[tuple[str, int]]:
+    """Rows in each table of the raw, core and marts layers."""
+    tables = conn.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+        " WHERE schema_name IN ('raw', 'core', 'marts') ORDER BY 1"
+    ).fetchall()
+    return [(t, conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for (t,) in tables]
