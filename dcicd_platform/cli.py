@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
 import time
 from pathlib import Path
@@ -162,24 +159,6 @@ def _refuse_writes(sql: str) -> None:
             )
 
 
-def render(columns: list[str], rows: list[tuple], fmt: str) -> str:
-    """Rows as an aligned table, CSV, or JSON lines."""
-    if fmt == "json":
-        return "\n".join(
-            json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in rows
-        )
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return out.getvalue().rstrip("\n")
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))  # noqa: E731
-    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
-
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8787, show_default=True, help="Port to listen on.")
@@ -222,6 +201,7 @@ def query(sql: str, fmt: str) -> None:
     import duckdb
 
     from dcicd_platform.resources import WarehouseBusy, read_only_connection
+    from dcicd_platform.screens import render
 
     _refuse_writes(sql)
     try:
@@ -257,55 +237,6 @@ def status() -> None:
     click.echo(render_status(current, click.style))
     if note:
         click.echo("(a refresh is writing: this is the last published snapshot)")
-
-
-def core_counts(home: Home) -> list[tuple[str, int]]:
-    from dcicd_platform.reading import table_counts
-    from dcicd_platform.resources import read_only_connection
-
-    with read_only_connection(home.warehouse) as conn:
-        return table_counts(conn)
-
-
-def print_dora_summary(home: Home, window_days: int = 30) -> None:
-    from dcicd_platform.dora_summary import COLUMNS, summary_rows
-    from dcicd_platform.resources import read_only_connection
-
-    with read_only_connection(home.warehouse) as conn:
-        rows, as_of = summary_rows(conn, window_days)
-    click.echo(f"DORA summary, the {window_days} days to {as_of} (DORA 2023 tiers):")
-    click.echo(render(list(COLUMNS), rows, "table"))
-
-
-def print_kpi_scorecard(home: Home) -> None:
-    from dcicd_platform.reading import kpi_scorecard
-    from dcicd_platform.resources import read_only_connection
-
-    with read_only_connection(home.warehouse) as conn:
-        scorecard = kpi_scorecard(conn)
-    rows = [
-        (r["kpi"], r["target"], _rounded(r["actual"]), r["goal"], r["status"])
-        for r in scorecard
-        if r["scope"] == "*"
-    ]
-    services = [r["status"] for r in scorecard if r["scope"] != "*"]
-    click.echo("KPI scorecard, the organisation over the last 30 days:")
-    click.echo(render(["kpi", "target", "actual", "goal", "status"], rows, "table"))
-    click.echo(
-        f"per service and repository: {services.count('met')} met,"
-        f" {services.count('missed')} missed, {services.count('no_data')} without data"
-        " (marts.kpi_scorecard)"
-    )
-
-
-def _rounded(value: float | None) -> float | None:
-    """To three decimals as DuckDB's round(x, 3) does: the exact binary value, halves away
-    from zero."""
-    from decimal import ROUND_HALF_UP, Decimal
-
-    if value is None:
-        return None
-    return float(Decimal(value).quantize(Decimal("0.001"), ROUND_HALF_UP))
 
 
 @main.command()
@@ -351,82 +282,6 @@ def approve(anomaly_key: str) -> None:
     click.echo(f"rollback of {anomaly_key}: {decision}")
 
 
-def print_actions(home: Home) -> None:
-    from dbt_like_sql.catalog import table_exists
-    from dcicd_platform.reading import actions_by_decision
-    from dcicd_platform.resources import read_only_connection
-
-    with read_only_connection(home.warehouse) as conn:
-        if not table_exists(conn, "ops.actions"):
-            click.echo("Automation: no decision yet (no anomaly in the last day asked for one).")
-            return
-        mode, rows = actions_by_decision(conn)
-    click.echo(f"Automation decisions (ops.actions), mode {mode}:")
-    click.echo(render(["action", "decision", "count", "for example"], rows, "table"))
-
-
-def print_anomalies(home: Home) -> None:
-    """Open anomalies by kind and severity, and the latest critical ones."""
-    from dcicd_platform.reading import open_anomaly_counts, worst_open_anomalies
-    from dcicd_platform.resources import read_only_connection
-
-    with read_only_connection(home.warehouse) as conn:
-        found = open_anomaly_counts(conn)
-        worst = worst_open_anomalies(conn, 5)
-    severities = ("critical", "warning", "info")
-    counts = [
-        (kind, *(found.get((kind, s), 0) for s in severities))
-        for kind in sorted({kind for kind, _ in found})
-    ]
-    latest = [explanation for severity, _, explanation in worst if severity == "critical"]
-    click.echo("Anomalies found (ml.anomalies):")
-    click.echo(render(["kind", "critical", "warning", "info"], counts, "table"))
-    if latest:
-        click.echo("latest critical:")
-        for explanation in latest:
-            click.echo(f"  - {explanation}")
-
-
-def print_model_evaluation(home: Home) -> None:
-    """The champions' figures on their evaluation slice (the most recent runs), with baselines."""
-    from ml.registry import client
-
-    mlflow_client = client(home.mlflow_tracking_uri, home.mlflow_artifacts)
-    rows = []
-    for name, metrics in [
-        ("build_duration", [("within_20pct", "> 80%"), ("mae_s", "")]),
-        ("build_outcome", [("accuracy", "> 75%"), ("roc_auc", ""), ("brier", "")]),
-    ]:
-        try:
-            version = mlflow_client.get_model_version_by_alias(name, "champion")
-        except Exception:  # no champion: the data was too small, or no model beat the baseline
-            rows.append((name, "-", "no champion", "", "", ""))
-            continue
-        found = mlflow_client.get_run(version.run_id).data.metrics
-        for metric, target in metrics:
-            model, baseline = found.get(f"eval_{metric}"), found.get(f"baseline_{metric}")
-            rows.append(
-                (
-                    name,
-                    version.version,
-                    metric,
-                    _figure(metric, model),
-                    _figure(metric, baseline),
-                    target,
-                )
-            )
-    click.echo("Build predictors (champion in MLflow), on the most recent 20% of runs:")
-    click.echo(render(["model", "version", "metric", "model", "baseline", "target"], rows, "table"))
-
-
-def _figure(metric: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if metric in ("within_20pct", "accuracy"):
-        return f"{value:.1%}"
-    return f"{value:.0f} s" if metric == "mae_s" else f"{value:.3f}"
-
-
 def _add_stages(stages: dict[str, float], part: dict[str, float]) -> None:
     for stage, seconds in part.items():
         stages[stage] = stages.get(stage, 0.0) + seconds
@@ -437,7 +292,7 @@ def _add_stages(stages: dict[str, float], part: dict[str, float]) -> None:
 @click.option("--days", default=90, show_default=True, help="Days of history to generate.")
 def demo(seed: int, days: int) -> None:
     """Generate a sample organisation, load it, materialize everything, print a summary."""
-    from dcicd_platform import in_process
+    from dcicd_platform import in_process, screens
     from dcicd_platform.config import config_path
     from dcicd_platform.demo.generator import generate_organisation
     from dcicd_platform.demo.organisation import demo_config_yaml
@@ -462,19 +317,19 @@ def demo(seed: int, days: int) -> None:
     click.echo("scoring every run with the champion models, then looking for anomalies ...")
     _add_stages(stages, run_refresh(home, "score"))
     click.echo("")
-    click.echo(render(["table", "rows"], core_counts(home), "table"))
+    click.echo(screens.render(["table", "rows"], screens.core_counts(home), "table"))
     click.echo("")
-    print_dora_summary(home)
+    screens.print_dora_summary(home)
     click.echo("")
-    print_kpi_scorecard(home)
+    screens.print_kpi_scorecard(home)
     click.echo("")
-    print_model_evaluation(home)
+    screens.print_model_evaluation(home)
     click.echo("")
-    print_anomalies(home)
+    screens.print_anomalies(home)
     click.echo("")
     click.echo("acting on recent anomalies in shadow mode (as the anomaly_actions sensor does) ...")
     in_process.run_automation(home)
-    print_actions(home)
+    screens.print_actions(home)
     click.echo("")
     click.echo("writing the weekly review again, with those decisions ...")
     _add_stages(stages, run_refresh(home, "weekly_report"))

@@ -5,8 +5,8 @@ import duckdb
 import pytest
 
 from dbt_like_sql.catalog import existing_tables, fetch_dicts, table_exists
-from dcicd_platform.cli import _rounded
 from dcicd_platform.files import partial_path, replaced_whole
+from dcicd_platform.screens import rounded_as_duckdb
 
 
 def test_table_exists_and_rows_as_records(tmp_path):
@@ -43,4 +43,4 @@ def test_a_file_replaced_whole_appears_only_when_written(tmp_path):
 def test_the_scorecard_rounds_as_duckdb_does(value):
     with duckdb.connect() as conn:
         expected = conn.execute("SELECT round(?::DOUBLE, 3)", [value]).fetchall()[0][0]
-    assert _rounded(value) == expected
+    assert rounded_as_duckdb(value) == expected
