@@ -112,7 +112,7 @@ def _print_report(report) -> None:
         )
 
 
-def run_refresh(home: Home, job_name: str = "refresh") -> dict[str, float]:
+def _refresh(home: Home, job_name: str = "refresh") -> dict[str, float]:
     """Refresh in this process, saying what it materialized; returns seconds per stage."""
     from dcicd_platform import in_process
 
@@ -140,7 +140,7 @@ ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch", "weekly_re
 )
 def refresh(job_name: str) -> None:
     """Materialize every asset once, or the part one scheduled job materializes."""
-    run_refresh(_home(), job_name)
+    _refresh(_home(), job_name)
 
 
 def _refuse_writes(sql: str) -> None:
@@ -313,9 +313,9 @@ def demo(seed: int, days: int) -> None:
     ctx.invoke(ingest, paths=tuple(files))
     stages["ingest"] = time.monotonic() - loading
     click.echo("materializing every asset (tables, the build predictors, the weekly review) ...")
-    _add_stages(stages, run_refresh(home))
+    _add_stages(stages, _refresh(home))
     click.echo("scoring every run with the champion models, then looking for anomalies ...")
-    _add_stages(stages, run_refresh(home, "score"))
+    _add_stages(stages, _refresh(home, "score"))
     click.echo("")
     click.echo(screens.render(["table", "rows"], screens.core_counts(home), "table"))
     click.echo("")
@@ -332,7 +332,7 @@ def demo(seed: int, days: int) -> None:
     screens.print_actions(home)
     click.echo("")
     click.echo("writing the weekly review again, with those decisions ...")
-    _add_stages(stages, run_refresh(home, "weekly_report"))
+    _add_stages(stages, _refresh(home, "weekly_report"))
     reports = sorted(home.reports.glob("weekly-*.html"))
     if reports:
         click.echo(f"weekly review: {reports[-1]}")
