@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ml.anomaly.store import as_frame, query_rows, table_exists
+from dbt_like_sql.catalog import fetch_dicts, table_exists
+from ml.anomaly.store import as_frame
 
 if TYPE_CHECKING:
     import polars as pl
@@ -77,7 +78,7 @@ def slow_jobs(conn, t: AnomalyThresholds) -> list[dict]:
     rows = []
     outlier = 2 * t.build_duration_ratio - 1
     params = {"shift": t.job_shift_ratio, "outlier": outlier}
-    for r in query_rows(conn, SLOW_JOBS_SQL, params):
+    for r in fetch_dicts(conn, SLOW_JOBS_SQL, params):
         ratio = r["duration_s"] / r["baseline_p50"]
         rows.append(
             {
@@ -100,12 +101,10 @@ def slow_jobs(conn, t: AnomalyThresholds) -> list[dict]:
 
 def build_duration(conn, t: AnomalyThresholds) -> pl.DataFrame:
     """Slow runs (against the model's prediction when there is one) and slow jobs."""
-    predicted = (
-        PREDICTED_SQL if table_exists(conn, "ml", "build_predictions") else NOT_PREDICTED_SQL
-    )
+    predicted = PREDICTED_SQL if table_exists(conn, "ml.build_predictions") else NOT_PREDICTED_SQL
     rows = []
     sql = BUILD_DURATION_SQL.format(predicted=predicted)
-    for r in query_rows(conn, sql, {"ratio": t.build_duration_ratio}):
+    for r in fetch_dicts(conn, sql, {"ratio": t.build_duration_ratio}):
         ratio = r["duration_s"] / r["expected_s"]
         basis = (
             "the duration model predicted"

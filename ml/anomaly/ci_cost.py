@@ -12,7 +12,8 @@ import statistics
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 
-from ml.anomaly.store import as_frame, query_rows
+from dbt_like_sql.catalog import fetch_dicts
+from ml.anomaly.store import as_frame
 
 if TYPE_CHECKING:
     import polars as pl
@@ -98,7 +99,7 @@ def _cost_anomaly(
 def ci_cost(conn, t: AnomalyThresholds) -> pl.DataFrame:
     """Dear days, dearer runs and broken budgets, each by enough money to be worth a look."""
     rows = []
-    for r in query_rows(conn, COST_SQL):
+    for r in fetch_dicts(conn, COST_SQL):
         history = r["same_weekdays"] or []
         if len(history) < 4:
             continue
@@ -117,7 +118,7 @@ def ci_cost(conn, t: AnomalyThresholds) -> pl.DataFrame:
                 f" ${median:.2f} on the same weekday before (robust z {z:.1f})",
             )
         )
-    for r in query_rows(conn, UNIT_COST_SQL):
+    for r in fetch_dicts(conn, UNIT_COST_SQL):
         history = r["before"] or []
         if len(history) < 7:
             continue
@@ -138,7 +139,7 @@ def ci_cost(conn, t: AnomalyThresholds) -> pl.DataFrame:
                 f" (robust z {z:.1f}; ${excess:.2f} more over {r['runs']} runs)",
             )
         )
-    for r in query_rows(conn, BUDGET_SQL):
+    for r in fetch_dicts(conn, BUDGET_SQL):
         first, last = r["first"], r["last"]
         days = calendar.monthrange(first.year, first.month)[1]
         forecast = r["spent"] / last.day * days

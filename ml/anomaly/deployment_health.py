@@ -12,7 +12,8 @@ import math
 import statistics
 from typing import TYPE_CHECKING
 
-from ml.anomaly.store import as_frame, query_rows
+from dbt_like_sql.catalog import fetch_dicts
+from ml.anomaly.store import as_frame
 
 if TYPE_CHECKING:
     import polars as pl
@@ -63,7 +64,7 @@ def deployment_health(conn, t: AnomalyThresholds, window_minutes: int) -> pl.Dat
     """Deployments that are not a pass, judged on the samples `window_minutes` either side
     (the automation's rollback window: what it may still roll back)."""
     rows = []
-    for r in query_rows(conn, HEALTH_SQL, {"window": window_minutes}):
+    for r in fetch_dicts(conn, HEALTH_SQL, {"window": window_minutes}):
         verdicts = {
             "error rate": canary_verdict(r["rate_before"], r["rate_after"], t),
             "P95 latency": canary_verdict(r["latency_before"], r["latency_after"], t),

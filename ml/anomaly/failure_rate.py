@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from ml.anomaly.store import as_frame, query_rows
+from dbt_like_sql.catalog import fetch_dicts
+from ml.anomaly.store import as_frame
 
 if TYPE_CHECKING:
     import polars as pl
@@ -55,7 +56,7 @@ def one_sided_proportion_p(x1: int, n1: int, x0: int, n0: int) -> float:
 def failure_rate(conn, t: AnomalyThresholds) -> pl.DataFrame:
     """Weeks whose real failure rate jumped: flakes are counted apart, not as failures."""
     rows = []
-    for r in query_rows(conn, FAILURE_RATE_SQL):
+    for r in fetch_dicts(conn, FAILURE_RATE_SQL):
         if r["runs"] < 5 or r["base_runs"] < 10:
             continue
         rate, base = r["real_failures"] / r["runs"], r["base_failures"] / r["base_runs"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ml.anomaly.store import as_frame, query_rows, table_exists
+from dbt_like_sql.catalog import fetch_dicts, table_exists
+from ml.anomaly.store import as_frame
 
 if TYPE_CHECKING:
     import polars as pl
@@ -19,10 +20,10 @@ SQL = (MODEL_QUALITY_SQL,)
 
 def model_accuracy(conn, t: AnomalyThresholds) -> pl.DataFrame:
     """Model versions under their floor on at least 20 live runs (none before any scoring)."""
-    if not table_exists(conn, "ml", "model_quality"):
+    if not table_exists(conn, "ml.model_quality"):
         return as_frame([])
     rows = []
-    for r in query_rows(conn, MODEL_QUALITY_SQL):
+    for r in fetch_dicts(conn, MODEL_QUALITY_SQL):
         measure = r["within_20pct"] if r["model"] == "build_duration" else r["accuracy"]
         name = "within 20%" if r["model"] == "build_duration" else "accuracy"
         rows.append(

@@ -49,23 +49,6 @@ def as_frame(rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema).select(COLUMNS)
 
 
-def query_rows(conn, sql: str, params: dict | None = None) -> list[dict]:
-    """A query's rows as dicts by column name."""
-    result = conn.execute(sql, params or {})
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
-def table_exists(conn, schema: str, name: str) -> bool:
-    """Whether an optional input (a table the ML assets write) is there yet."""
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
-    )
-
-
 ANOMALIES_DDL = """
 CREATE SCHEMA IF NOT EXISTS ml;
 CREATE TABLE IF NOT EXISTS ml.anomalies (
