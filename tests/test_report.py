@@ -13,7 +13,7 @@ import pytest
 
 from dcicd_platform.assets.anomalies import anomalies
 from dcicd_platform.assets.report import weekly_review
-from dcicd_platform.automation import respond
+from dcicd_platform.automation import responders
 from dcicd_platform.config import parse_config
 from dcicd_platform.demo.generator import generate_organisation
 from dcicd_platform.demo.organisation import demo_config_yaml
@@ -56,7 +56,7 @@ def report(tmp_path_factory):
         (key,) = conn.execute(
             "SELECT anomaly_key FROM ml.anomalies ORDER BY detected_at DESC LIMIT 1"
         ).fetchone()
-        respond.respond_alert(conn, key, parse_config(demo_config_yaml()))
+        responders.respond_alert(conn, key, parse_config(demo_config_yaml()))
     result = dg.materialize([weekly_review], resources=resources)
     assert result.success
     (event,) = result.asset_materializations_for_node("reports__weekly_review")

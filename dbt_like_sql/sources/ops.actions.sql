@@ -1,4 +1,4 @@
--- The automation's audit (dcicd_platform/automation/respond.py writes it): one row per
+-- The automation's audit (dcicd_platform/automation/responders.py writes it): one row per
 -- decision. A source: no model builds it; it is made here before a model reads it.
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE TABLE IF NOT EXISTS ops.actions (

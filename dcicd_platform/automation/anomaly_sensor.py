@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from dcicd_platform.automation.respond import flaky_failures, occurrence_key
-from dcicd_platform.automation.responses import OP_OF, alert, model_rollback, rerun, rollback
+from dcicd_platform.automation.responders import flaky_failures, occurrence_key
+from dcicd_platform.automation.response_jobs import OP_OF, alert, model_rollback, rerun, rollback
 from dcicd_platform.resources import (
     HomeResource,
     SettingsResource,

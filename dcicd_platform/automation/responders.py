@@ -1,4 +1,5 @@
-"""Answering one anomaly: decide within the guardrails, act (or not), and audit in ops.actions.
+"""The responders: answer one anomaly (or one flaky run), deciding within the guardrails,
+acting (or not), and auditing in ops.actions.
 
 Every decision is recorded, taken or not: `executed`, `failed`, `shadow` (decided, nothing
 sent), `pending_approval` or `suppressed`, with the reason, the mode, the target, the status of
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dcicd_platform.automation import actions
+from dcicd_platform.automation.actions_table import ensure_actions_table
 from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide
 from dcicd_platform.config import PlatformConfig
-from dcicd_platform.ops_schema import ensure_ops_schema
 
 
 @dataclass
@@ -160,7 +161,7 @@ def respond_rollback(
 ) -> Outcome:
     """Roll back the deployment a critical deployment_health anomaly names, if the guardrails
     allow; record the decision either way."""
-    ensure_ops_schema(conn)
+    ensure_actions_table(conn)
     now = now or datetime.now(UTC)
     anomaly = load_anomaly(conn, anomaly_key)
     mode = config.automation.mode
@@ -218,7 +219,7 @@ def respond_alert(
     resolve: bool = False,
 ) -> Outcome:
     """Send an anomaly (or its clearing) to every configured channel, in live mode."""
-    ensure_ops_schema(conn)
+    ensure_actions_table(conn)
     now = now or datetime.now(UTC)
     anomaly = load_anomaly(conn, anomaly_key)
     mode = config.automation.mode
@@ -265,7 +266,7 @@ def respond_model_rollback(
 ) -> Outcome:
     """Move a model's champion alias back when its live quality is under the floor
     (rollback_champion: MlflowResource.rollback_champion, (model, reason) -> (from, to))."""
-    ensure_ops_schema(conn)
+    ensure_actions_table(conn)
     now = now or datetime.now(UTC)
     anomaly = load_anomaly(conn, anomaly_key)
     mode = config.automation.mode
@@ -312,7 +313,7 @@ def respond_rerun(
     api_url: str | None = None,
 ) -> Outcome:
     """Self-healing: re-run a run's failed jobs once when every one of them is a known flake."""
-    ensure_ops_schema(conn)
+    ensure_actions_table(conn)
     now = now or datetime.now(UTC)
     rows = flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC), run_key)
     subject = {"anomaly_key": run_key, "service": rows[0][1] if rows else None}
