@@ -317,6 +317,22 @@ def test_self_healing_reruns_a_run_that_failed_only_in_known_flakes(tmp_path, ho
         assert hook.requests == []
         outcome = responders.respond_rerun(conn, run_key, live, api_url=hook.url)
         assert outcome.decision == "executed", outcome.reason
+        # A re-run answers no anomaly: its audit row names the run as its entity.
+        assert conn.execute(
+            "SELECT anomaly_key, entity_key, decision FROM ops.actions WHERE action_id = ?",
+            [f"rerun:{run_key}"],
+        ).fetchall() == [(None, run_key, "executed")]
+        # The sensor asks for it by the run key, which the rerun job's config takes as such.
+        from dcicd_platform.automation.anomaly_sensor import planned_runs
+        from dcicd_platform.definitions import defs
+        from ml.anomaly import ANOMALIES_DDL
+
+        conn.execute(ANOMALIES_DDL)  # the sensor plans nothing before the anomalies table
+        since = datetime(1970, 1, 1, tzinfo=UTC)
+        asked = {r.run_key: r.run_config for r in planned_runs(conn, "critical", since)}
+        config = asked[f"rerun:{run_key}"]
+        assert config == {"ops": {"rerun_flaky_jobs": {"config": {"run_key": run_key}}}}
+        dg.validate_run_config(defs.resolve_job_def("rerun"), config)
         # A run that did not fail only in flakes is not re-run.
         (green,) = conn.execute(
             "SELECT run_key FROM core.pipeline_runs WHERE conclusion = 'success' LIMIT 1"

@@ -91,7 +91,7 @@ def _reruns(conn, tables: set[str], since: datetime) -> list[dg.RunRequest]:
         dg.RunRequest(
             run_key=f"rerun:{run_key}",
             job_name="rerun",
-            run_config={"ops": {"rerun_flaky_jobs": {"config": {"anomaly_key": run_key}}}},
+            run_config={"ops": {"rerun_flaky_jobs": {"config": {"run_key": run_key}}}},
             tags={"dcicd/run": run_key, "dcicd/service": service or ""},
         )
         for run_key, service, *_ in flaky_failures(conn, since)

@@ -2,7 +2,8 @@
 an op wired to one responder of `responders.py`.
 
 Each is also launchable by hand from the UI (Launchpad: `anomaly_key`, and for a rollback of
-a critical service `approved: true`) or from `dcicd approve ANOMALY_KEY`.
+a critical service `approved: true`; a rerun takes the failed run's `run_key`) or, for a
+rollback, from `dcicd approve ANOMALY_KEY`.
 """
 
 import dagster as dg
@@ -17,6 +18,10 @@ class AnomalyConfig(dg.Config):
     resolve: bool = False  # the anomaly cleared: resolve the alert that was sent
 
 
+class RerunConfig(dg.Config):
+    run_key: str  # the failed run (core.pipeline_runs.run_key) whose flaky jobs to re-run
+
+
 def _secrets(resource: SecretsResource) -> responders.Secrets:
     return responders.Secrets(
         github_token=resource.github_token or "",
@@ -25,16 +30,21 @@ def _secrets(resource: SecretsResource) -> responders.Secrets:
     )
 
 
-def response_op(name: str, answer, resources: frozenset[str] = frozenset()) -> dg.OpDefinition:
-    """An op that answers one anomaly: `answer(conn, config, resources)` on a warehouse
-    connection, in the duckdb pool; logs the decision and returns it."""
+def response_op(
+    name: str,
+    answer,
+    resources: frozenset[str] = frozenset(),
+    config_class: type[dg.Config] = AnomalyConfig,
+) -> dg.OpDefinition:
+    """An op that answers one anomaly (or run): `answer(conn, config, resources)` on a
+    warehouse connection, in the duckdb pool; logs the decision and returns it."""
 
     @dg.op(
         name=name,
         pool=DUCKDB_POOL,
         required_resource_keys={"warehouse", "settings", *resources},
     )
-    def _answer(context: dg.OpExecutionContext, config: AnomalyConfig) -> str:
+    def _answer(context: dg.OpExecutionContext, config: config_class) -> str:
         warehouse: WarehouseResource = context.resources.warehouse
         with warehouse.get_connection() as conn:
             outcome = answer(conn, config, context.resources)
@@ -77,9 +87,10 @@ roll_back_model = response_op(
 rerun_flaky_jobs = response_op(
     "rerun_flaky_jobs",
     lambda conn, config, r: responders.respond_rerun(
-        conn, config.anomaly_key, r.settings.load(), secrets=_secrets(r.secrets)
+        conn, config.run_key, r.settings.load(), secrets=_secrets(r.secrets)
     ),
     frozenset({"secrets"}),
+    RerunConfig,
 )
 
 
