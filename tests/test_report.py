@@ -63,6 +63,26 @@ def report(tmp_path_factory):
     return home, event.metadata
 
 
+def test_the_dora_chart_draws_the_bands_the_summary_tiers_by():
+    """Each band the chart draws holds values the DORA summary's macro puts in that tier."""
+    from dbt_like_sql.session import create_macros
+    from dcicd_platform.report.charts import DORA_PANELS, dora_bands
+
+    conn = duckdb.connect()
+    create_macros(conn)
+    drawn = []
+    for _, metric, _, scale, log, (floor, ceiling) in DORA_PANELS:
+        bands = dora_bands(metric, scale, floor, ceiling)
+        assert [b[1] for b in bands[1:]] == [b[2] for b in bands[:-1]]  # no gap, no overlap
+        assert (bands[0][1], bands[-1][2]) == (floor, ceiling)
+        for tier, low, high in bands:
+            middle = (low * high) ** 0.5 if log else (low + high) / 2
+            found = conn.execute("SELECT dcicd_dora_tier(?, ?)", [metric, middle / scale])
+            assert found.fetchone()[0] == tier, (metric, middle, tier)
+            drawn.append(tier)
+    assert sorted(set(drawn)) == ["elite", "high", "low", "medium"] and len(drawn) == 16
+
+
 def test_the_report_is_one_self_contained_file_with_charts(report):
     home, metadata = report
     path = home / "reports" / "weekly-2026-W22.html"
