@@ -43,12 +43,9 @@ def dora_bands(
     """A metric's tier bands as (tier, low, high) in the chart's unit, lowest value first: the
     bands `marts.dora_summary` tiers by, read from their one definition (the dcicd_dora_bands
     macro), so the chart cannot drift from the tiers."""
-    import duckdb
+    from dcicd_platform.resources import scratch_connection
 
-    from dbt_like_sql.session import create_macros
-
-    with duckdb.connect() as conn:
-        create_macros(conn)
+    with scratch_connection() as conn:
         rows = conn.execute(
             "SELECT tier, comparison, bound FROM dcicd_dora_bands() WHERE metric = ?"
             " ORDER BY bound",
