@@ -3,9 +3,10 @@ acting (or not), and auditing in ops.actions.
 
 Every decision is recorded, taken or not: `executed`, `failed`, `shadow` (decided, nothing
 sent), `pending_approval` or `suppressed`, with the reason, the mode, the target, the status of
-the request and the times. An action's id is its kind and the anomaly's occurrence, so acting
-twice on the same occurrence updates one row (an approval turns `pending_approval` into what
-happened next), and an anomaly that cleared and came back gets rows of its own.
+the request and the times. An action's id is its kind and the anomaly's occurrence (a
+re-run's: its kind and the run), so acting twice on the same occurrence updates one row (an
+approval turns `pending_approval` into what happened next), and an anomaly that cleared and
+came back gets rows of its own.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def occurrence_key(anomaly_key: str, occurrence: int | None) -> str:
     return anomaly_key if (occurrence or 1) <= 1 else f"{anomaly_key}#{occurrence}"
 
 
-def acted_on(subject: dict) -> str:
+def _acted_on(subject: dict) -> str:
     """What an action is keyed by: the anomaly's occurrence, or for a re-run, the run."""
     if "run_key" in subject:
         return subject["run_key"]
@@ -55,7 +56,7 @@ def _record(
 ) -> Outcome:
     """Audit one decision about `subject` (an ml.anomalies row, or a re-run's run) in
     ops.actions; a re-run has no anomaly: its run is the row's entity_key."""
-    action_id = f"{kind}:{acted_on(subject)}"
+    action_id = f"{kind}:{_acted_on(subject)}"
     conn.execute(
         "INSERT OR REPLACE INTO ops.actions (action_id, kind, anomaly_key, service, mode,"
         " decision, reason, target, request_status, attempts, page, requested_at, finished_at,"
