@@ -29,7 +29,7 @@ from dcicd_platform.automation.jobs import (
     watch_schedule,
 )
 from dcicd_platform.automation.landing_sensor import landing_sensor
-from dcicd_platform.automation.responses import RESPONSE_JOBS
+from dcicd_platform.automation.response_jobs import RESPONSE_JOBS
 from dcicd_platform.checks.asset_checks import quality_checks
 from dcicd_platform.home import Home
 from dcicd_platform.resources import (

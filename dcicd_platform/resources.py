@@ -209,6 +209,18 @@ def read_only_connection(
     ).get_connection()
 
 
+@contextmanager
+def scratch_connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory connection in the warehouse's session (UTC, the macros): for reading what
+    the SQL layer defines, such as the DORA tier bands, without a warehouse."""
+    conn = duckdb.connect(":memory:")
+    try:
+        prepare_session(conn)
+        yield conn
+    finally:
+        conn.close()
+
+
 class _Tagged:
     """A connection that also says where it reads from."""
 

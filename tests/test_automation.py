@@ -15,12 +15,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dcicd_platform.automation import respond
+from dcicd_platform.automation import responders
 from dcicd_platform.automation.actions import WebhookRollback
+from dcicd_platform.automation.actions_table import ACTIONS_DDL
 from dcicd_platform.automation.anomaly_sensor import anomaly_actions
 from dcicd_platform.config import parse_config
 from dcicd_platform.demo.deployment_scenario import deployment_with_health
-from dcicd_platform.ops_schema import OPS_DDL
 from dcicd_platform.resources import HomeResource, SettingsResource
 from tests.helpers import write_envelopes
 from tests.recording_server import RecordingServer
@@ -138,9 +138,9 @@ def test_shadow_mode_never_sends_a_request_and_critical_services_wait(tmp_path, 
             "SELECT anomaly_key FROM ml.anomalies WHERE kind = 'deployment_health'"
         ).fetchone()
         backend = WebhookRollback(hook.url + "/rollback")
-        waiting = respond.respond_rollback(conn, key, settings, backend=backend)
+        waiting = responders.respond_rollback(conn, key, settings, backend=backend)
         assert waiting.decision == "pending_approval" and hook.requests == []
-        approved = respond.respond_rollback(conn, key, settings, approved=True, backend=backend)
+        approved = responders.respond_rollback(conn, key, settings, approved=True, backend=backend)
         assert approved.decision == "executed" and len(hook.requests) == 1
         assert conn.execute("SELECT count(*) FROM ops.actions").fetchone()[0] >= 1
 
@@ -160,14 +160,14 @@ def test_failed_rollbacks_trip_the_breaker_and_page(tmp_path):
                 "SELECT anomaly_key FROM ml.anomalies WHERE kind = 'deployment_health'"
             ).fetchone()
             backend = WebhookRollback(failing.url)
-            conn.execute(OPS_DDL)
+            conn.execute(ACTIONS_DDL)
             decisions = []
             for n in range(4):  # the same anomaly, acted on again by hand each time
                 conn.execute(
                     "UPDATE ml.anomalies SET anomaly_key = ? WHERE anomaly_key = ?",
                     [f"{key}-{n}", key if n == 0 else f"{key}-{n - 1}"],
                 )
-                outcome = respond.respond_rollback(conn, f"{key}-{n}", settings, backend=backend)
+                outcome = responders.respond_rollback(conn, f"{key}-{n}", settings, backend=backend)
                 decisions.append(outcome.decision)
             page = conn.execute(
                 "SELECT page FROM ops.actions ORDER BY requested_at DESC LIMIT 1"
@@ -207,7 +207,7 @@ def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
             " VALUES ('ci_cost:gone', 'ci_cost', 'warning', ?, ?)",
             [now - timedelta(days=2), now],
         )
-        conn.execute(OPS_DDL)
+        conn.execute(ACTIONS_DDL)
         conn.execute(
             "INSERT INTO ops.actions (action_id, kind, anomaly_key, decision)"
             " VALUES ('alert:ci_cost:gone', 'alert', 'ci_cost:gone', 'executed')"
@@ -233,7 +233,7 @@ def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
 def test_live_alerts_go_to_slack_and_pagerduty_and_resolve(tmp_path, hook, monkeypatch):
     """Through the alert job with the definitions' own secrets resource: the Slack URL and the
     PagerDuty key come from the environment by Dagster EnvVar, and never reach the run's log."""
-    from dcicd_platform.automation.responses import alert
+    from dcicd_platform.automation.response_jobs import alert
     from dcicd_platform.definitions import build_definitions
     from dcicd_platform.home import Home
     from ml.anomaly import ANOMALIES_DDL
@@ -309,26 +309,44 @@ def test_self_healing_reruns_a_run_that_failed_only_in_known_flakes(tmp_path, ho
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         load_files(conn, files)
         build_core(conn, live)
-        flaky = respond.flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC))
+        flaky = responders.flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC))
         assert flaky, "the demo organisation has flaky runs"
         run_key, _, repo, run_id, jobs = flaky[-1]
         shadow = parse_config(demo_config_yaml())
-        assert respond.respond_rerun(conn, run_key, shadow).decision == "shadow"
+        assert responders.respond_rerun(conn, run_key, shadow).decision == "shadow"
         assert hook.requests == []
-        outcome = respond.respond_rerun(conn, run_key, live, api_url=hook.url)
+        outcome = responders.respond_rerun(conn, run_key, live, api_url=hook.url)
         assert outcome.decision == "executed", outcome.reason
+        # A re-run answers no anomaly: its audit row names the run as its entity.
+        assert conn.execute(
+            "SELECT anomaly_key, entity_key, decision FROM ops.actions WHERE action_id = ?",
+            [f"rerun:{run_key}"],
+        ).fetchall() == [(None, run_key, "executed")]
+        # The sensor asks for it by the run key, which the rerun job's config takes as such.
+        from dcicd_platform.automation.anomaly_sensor import planned_runs
+        from dcicd_platform.definitions import defs
+        from ml.anomaly import ANOMALIES_DDL
+
+        conn.execute(ANOMALIES_DDL)  # the sensor plans nothing before the anomalies table
+        since = datetime(1970, 1, 1, tzinfo=UTC)
+        asked = {r.run_key: r.run_config for r in planned_runs(conn, "critical", since)}
+        config = asked[f"rerun:{run_key}"]
+        assert config == {"ops": {"rerun_flaky_jobs": {"config": {"run_key": run_key}}}}
+        dg.validate_run_config(defs.resolve_job_def("rerun"), config)
         # A run that did not fail only in flakes is not re-run.
         (green,) = conn.execute(
             "SELECT run_key FROM core.pipeline_runs WHERE conclusion = 'success' LIMIT 1"
         ).fetchone()
-        assert respond.respond_rerun(conn, green, live, api_url=hook.url).decision == ("suppressed")
+        assert responders.respond_rerun(conn, green, live, api_url=hook.url).decision == (
+            "suppressed"
+        )
     (request,) = hook.requests
     assert request["path"] == f"/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
 
 
 def test_model_rollback_moves_the_champion_back_through_the_job(tmp_path):
     """A model_accuracy anomaly, the model_rollback job in live mode, a real sqlite registry."""
-    from dcicd_platform.automation.responses import model_rollback
+    from dcicd_platform.automation.response_jobs import model_rollback
     from dcicd_platform.resources import MlflowResource, warehouse_resource
     from ml.anomaly import ANOMALIES_DDL
     from ml.registry import CHAMPION, champion_version

@@ -398,17 +398,18 @@ def test_trailing_summary_and_tiers(warehouse):
     [(5, "elite"), (4.99, "high"), (1, "high"), (7 / 30, "medium"), (0.2, "low")],
 )
 def test_deployment_frequency_bands(days_per_week, tier):
-    # The same CASE the model uses, read from the model itself.
+    # The bands the model tiers by, from their one definition (the macros every build creates).
     import duckdb
 
     from dbt_like_sql import MODELS_ROOT
+    from dbt_like_sql.session import create_macros
 
     sql = (MODELS_ROOT / "marts" / "dora_summary.sql").read_text()
-    case = sql[
-        sql.index("CASE WHEN deploy_days_per_week") : sql.index("AS deployment_frequency_tier")
-    ]
-    query = f"SELECT {case} FROM (SELECT {days_per_week}::DOUBLE AS deploy_days_per_week)"
-    assert duckdb.connect().execute(query).fetchone()[0] == tier
+    assert "dcicd_dora_tier('deploy_days_per_week', deploy_days_per_week)" in sql
+    conn = duckdb.connect()
+    create_macros(conn)
+    query = "SELECT dcicd_dora_tier('deploy_days_per_week', ?::DOUBLE)"
+    assert conn.execute(query, [days_per_week]).fetchone()[0] == tier
 
 
 # -- CI ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from dcicd_platform.assets.anomalies import anomalies
 from dcicd_platform.assets.report import weekly_review
-from dcicd_platform.automation import respond
+from dcicd_platform.automation import responders
 from dcicd_platform.config import parse_config
 from dcicd_platform.demo.generator import generate_organisation
 from dcicd_platform.demo.organisation import demo_config_yaml
@@ -56,11 +56,31 @@ def report(tmp_path_factory):
         (key,) = conn.execute(
             "SELECT anomaly_key FROM ml.anomalies ORDER BY detected_at DESC LIMIT 1"
         ).fetchone()
-        respond.respond_alert(conn, key, parse_config(demo_config_yaml()))
+        responders.respond_alert(conn, key, parse_config(demo_config_yaml()))
     result = dg.materialize([weekly_review], resources=resources)
     assert result.success
     (event,) = result.asset_materializations_for_node("reports__weekly_review")
     return home, event.metadata
+
+
+def test_the_dora_chart_draws_the_bands_the_summary_tiers_by():
+    """Each band the chart draws holds values the DORA summary's macro puts in that tier."""
+    from dbt_like_sql.session import create_macros
+    from dcicd_platform.report.charts import DORA_PANELS, dora_bands
+
+    conn = duckdb.connect()
+    create_macros(conn)
+    drawn = []
+    for _, metric, _, scale, log, (floor, ceiling) in DORA_PANELS:
+        bands = dora_bands(metric, scale, floor, ceiling)
+        assert [b[1] for b in bands[1:]] == [b[2] for b in bands[:-1]]  # no gap, no overlap
+        assert (bands[0][1], bands[-1][2]) == (floor, ceiling)
+        for tier, low, high in bands:
+            middle = (low * high) ** 0.5 if log else (low + high) / 2
+            found = conn.execute("SELECT dcicd_dora_tier(?, ?)", [metric, middle / scale])
+            assert found.fetchone()[0] == tier, (metric, middle, tier)
+            drawn.append(tier)
+    assert sorted(set(drawn)) == ["elite", "high", "low", "medium"] and len(drawn) == 16
 
 
 def test_the_report_is_one_self_contained_file_with_charts(report):

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from dcicd_platform.automation import respond
+from dcicd_platform.automation import responders
+from dcicd_platform.automation.actions_table import ACTIONS_DDL
 from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide, utc_day
-from dcicd_platform.automation.responses import rollback
+from dcicd_platform.automation.response_jobs import rollback
 from dcicd_platform.config import Automation, parse_config
-from dcicd_platform.ops_schema import OPS_DDL
 from dcicd_platform.resources import (
     SecretsResource,
     SettingsResource,
@@ -131,7 +131,7 @@ def warehouse_with_a_bad_deploy(path: Path, deployed_at: datetime, earlier: date
     rollback of checkout already decided at `earlier`."""
     with warehouse_resource(path).get_connection() as conn:
         conn.execute(ANOMALIES_DDL)
-        conn.execute(OPS_DDL)
+        conn.execute(ACTIONS_DDL)
         conn.execute(
             "CREATE SCHEMA marts; CREATE TABLE marts.production_deployments (deployment_key"
             " VARCHAR, service VARCHAR, repo VARCHAR, environment VARCHAR, sha VARCHAR,"
@@ -170,7 +170,7 @@ def test_rollbacks_count_utc_days_on_a_host_not_in_utc(tmp_path, host_zone, earl
     warehouse = tmp_path / "warehouse.duckdb"
     warehouse_with_a_bad_deploy(warehouse, now_at - timedelta(minutes=5), earlier_at)
     with warehouse_resource(warehouse).get_connection() as conn:
-        outcome = respond.respond_rollback(
+        outcome = responders.respond_rollback(
             conn, "deployment_health:d2", parse_config(CONFIG), now=now_at
         )
     assert outcome.decision == expected, outcome.reason
@@ -236,7 +236,7 @@ def test_the_rollback_job_counts_the_utc_day_on_a_host_not_in_utc(tmp_path, host
 def test_status_counts_the_actions_of_the_utc_day(tmp_path, host_zone):
     warehouse = tmp_path / "warehouse.duckdb"
     with warehouse_resource(warehouse).get_connection() as conn:
-        conn.execute(OPS_DDL)
+        conn.execute(ACTIONS_DDL)
         conn.executemany(
             "INSERT INTO ops.actions (action_id, kind, decision, requested_at)"
             " VALUES (?, 'alert', ?, ?)",

@@ -55,28 +55,13 @@ WITH as_of AS (
     LEFT JOIN changes c USING (service, window_days)
     LEFT JOIN incidents i USING (service, window_days)
 ), tiered AS (
-    -- DORA State of DevOps 2023 bands; deployment frequency counts deploy days, so ten
-    -- deploys on one Monday do not make a daily deployer.
+    -- DORA's tier bands, defined once in macros/dora_tiers.sql.
     SELECT *,
-        CASE WHEN deploy_days_per_week >= 5 THEN 'elite'
-            WHEN deploy_days_per_week >= 1 THEN 'high'
-            WHEN deploy_days_per_week >= 7 / 30 THEN 'medium'
-            ELSE 'low' END AS deployment_frequency_tier,
-        CASE WHEN lead_time_median_s IS NULL THEN NULL
-            WHEN lead_time_median_s < 86400 THEN 'elite'
-            WHEN lead_time_median_s < 7 * 86400 THEN 'high'
-            WHEN lead_time_median_s < 30 * 86400 THEN 'medium'
-            ELSE 'low' END AS lead_time_tier,
-        CASE WHEN change_failure_rate IS NULL THEN NULL
-            WHEN change_failure_rate <= 0.05 THEN 'elite'
-            WHEN change_failure_rate <= 0.10 THEN 'high'
-            WHEN change_failure_rate <= 0.15 THEN 'medium'
-            ELSE 'low' END AS change_failure_tier,
-        CASE WHEN restore_median_s IS NULL THEN NULL
-            WHEN restore_median_s < 3600 THEN 'elite'
-            WHEN restore_median_s < 86400 THEN 'high'
-            WHEN restore_median_s < 7 * 86400 THEN 'medium'
-            ELSE 'low' END AS restore_tier
+        dcicd_dora_tier('deploy_days_per_week', deploy_days_per_week)
+            AS deployment_frequency_tier,
+        dcicd_dora_tier('lead_time_median_s', lead_time_median_s) AS lead_time_tier,
+        dcicd_dora_tier('change_failure_rate', change_failure_rate) AS change_failure_tier,
+        dcicd_dora_tier('restore_median_s', restore_median_s) AS restore_tier
     FROM figures
 )
 SELECT *,

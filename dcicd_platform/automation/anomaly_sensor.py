@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from dbt_like_sql.catalog import existing_tables
-from dcicd_platform.automation.respond import flaky_failures, occurrence_key
-from dcicd_platform.automation.responses import OP_OF, alert, model_rollback, rerun, rollback
+from dcicd_platform.automation.responders import flaky_failures, occurrence_key
+from dcicd_platform.automation.response_jobs import OP_OF, alert, model_rollback, rerun, rollback
 from dcicd_platform.resources import HomeResource, SettingsResource, read_only_connection
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -87,7 +87,7 @@ def _reruns(conn, tables: set[str], since: datetime) -> list[dg.RunRequest]:
         dg.RunRequest(
             run_key=f"rerun:{run_key}",
             job_name="rerun",
-            run_config={"ops": {"rerun_flaky_jobs": {"config": {"anomaly_key": run_key}}}},
+            run_config={"ops": {"rerun_flaky_jobs": {"config": {"run_key": run_key}}}},
             tags={"dcicd/run": run_key, "dcicd/service": service or ""},
         )
         for run_key, service, *_ in flaky_failures(conn, since)

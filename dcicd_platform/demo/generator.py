@@ -271,13 +271,30 @@ class Simulation:
             sha,
             actor,
         )
+        runs = [(job.name, job.labels, *timing) for job, *timing in jobs]
+        self.emit_github_run(args, created, started, finished, conclusion, runs)
+        return finished
+
+    def emit_github_run(
+        self,
+        args: tuple,
+        created: datetime,
+        started: datetime,
+        finished: datetime,
+        conclusion: str,
+        jobs: list[tuple],
+    ) -> None:
+        """One GitHub Actions run as its webhooks arrive: requested, each job completed, the run
+        completed. args: github_workflow_run's first ten (repo, id, attempt, number, workflow,
+        path, event, branch, sha, actor); jobs: (name, labels, result, queued, started, ended)."""
+        repo, run_id, attempt, _, workflow, _, _, branch, sha, _ = args
         self.emit(
             created,
             "github",
             "workflow_run",
             pl.github_workflow_run(*args, "queued", None, created, started, created, "requested"),
         )
-        for job, result, queued, job_start, job_end in jobs:
+        for name, labels, result, queued, job_start, job_end in jobs:
             self.emit(
                 job_end,
                 "github",
@@ -287,11 +304,11 @@ class Simulation:
                     self.next_id("job"),
                     run_id,
                     attempt,
-                    "ci",
-                    job.name,
+                    workflow,
+                    name,
                     sha,
                     branch,
-                    list(job.labels),
+                    list(labels),
                     result,
                     queued,
                     job_start,
@@ -306,7 +323,6 @@ class Simulation:
                 *args, "completed", conclusion, created, started, finished, "completed"
             ),
         )
-        return finished
 
     def emit_gitlab_pipeline(self, profile, branch, sha, created, finished, jobs, conclusion):
         project = pl.gitlab_project(profile.repo)
@@ -488,40 +504,8 @@ class Simulation:
             sha,
             self.rng.choice(AUTHORS),
         )
-        self.emit(
-            at,
-            "github",
-            "workflow_run",
-            pl.github_workflow_run(*args, "queued", None, at, started, at, "requested"),
-        )
-        self.emit(
-            job_end,
-            "github",
-            "workflow_job",
-            pl.github_workflow_job(
-                repo,
-                self.next_id("job"),
-                run_id,
-                1,
-                profile.deploy_workflow,
-                "deploy",
-                sha,
-                "main",
-                ["ubuntu-latest"],
-                "success",
-                started,
-                job_start,
-                job_end,
-            ),
-        )
-        self.emit(
-            finished,
-            "github",
-            "workflow_run",
-            pl.github_workflow_run(
-                *args, "completed", "success", at, started, finished, "completed"
-            ),
-        )
+        deploy = [("deploy", ("ubuntu-latest",), "success", started, job_start, job_end)]
+        self.emit_github_run(args, at, started, finished, "success", deploy)
         return finished
 
     def health_samples(self, profile: ServiceProfile, deployed: datetime, bad: bool) -> None:

@@ -1,8 +1,9 @@
-"""What a normalizer needs from a payload: the JSON paths the core models read, and their types.
+"""What a payload must carry: the JSON paths the core models read, and their types.
 
-Each source module declares, per event type, the fields without which its `core.*` model could
-not place the event. A payload missing one, or carrying it with the wrong type, is quarantined
-with a reason naming the path, instead of turning into a silently wrong row later.
+Each module of `required_fields/` declares, per event type, the fields without which its
+`core.*` model could not place the event. A payload missing one, or carrying it with the wrong
+type, is quarantined with a reason naming the path, instead of turning into a silently wrong
+row later.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The SQL that splits a batch of lines into envelopes and quarantined lines, with reasons.
 
 Validation runs inside DuckDB, vectorized: Python never parses a payload. Each line is parsed
-once for its envelope and each payload once for its requirements (github.py, gitlab.py, ...),
+once for its envelope and each payload once for its required fields (`required_fields/`),
 which become one CASE per event type naming the first unmet requirement.
 """
 
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dcicd_platform.ingest import github, gitlab, metrics, pagerduty
 from dcicd_platform.ingest.envelope import SOURCES
+from dcicd_platform.ingest.required_fields import BY_SOURCE
 from dcicd_platform.ingest.requirements import JSON_TYPES, Field
-
-NORMALIZERS = (github, gitlab, pagerduty, metrics)
 
 
 def _quote(text: str) -> str:
@@ -32,7 +30,7 @@ def _kind_label(field: Field) -> str:
 def _all_fields() -> list[tuple[str, str, tuple[Field, ...]]]:
     """(SQL condition selecting an event type, its label, its fields) for every event type."""
     out = []
-    for module in NORMALIZERS:
+    for module in BY_SOURCE:
         source = f"source = {_quote(module.SOURCE)}"
         for event_type, fields in module.EVENTS.items():
             condition = f"{source} AND event_type = {_quote(event_type)}"

@@ -1,7 +1,8 @@
 """The report's charts: matplotlib figures rendered to inline SVG (text as paths, so the file
 needs no font and no script to show them).
 
-Tier bands are DORA's (State of DevOps 2023), as `marts.dora_summary` applies them.
+Tier bands are DORA's (State of DevOps 2023), read from the one definition
+`marts.dora_summary` applies (`dbt_like_sql/macros/dora_tiers.sql`).
 """
 
 from __future__ import annotations
@@ -12,37 +13,52 @@ from collections import defaultdict
 from dcicd_platform.report.figures import WeeklyFigures
 
 TIER_COLOURS = {"elite": "#d9f2d9", "high": "#eaf5c8", "medium": "#fdf1c7", "low": "#f9d9d4"}
-# (metric, title, unit scale, log axis, bands as (tier, low, high), higher is better)
+# (metric, its name among the tier bands, title, unit scale, log axis, the axis's floor and
+# ceiling in the chart's unit: where the outermost bands stop)
 DORA_PANELS = [
+    ("deploy_days", "deploy_days_per_week", "Deploy days per week", 1, False, (0, 7)),
     (
-        "deploy_days",
-        "Deploy days per week",
-        1,
-        False,
-        [("low", 0, 7 / 30), ("medium", 7 / 30, 1), ("high", 1, 5), ("elite", 5, 7)],
-    ),
-    (
+        "lead_time_median_s",
         "lead_time_median_s",
         "Lead time, median (hours)",
         1 / 3600,
         True,
-        [("elite", 0.01, 24), ("high", 24, 168), ("medium", 168, 720), ("low", 720, 10_000)],
+        (0.01, 10_000),
     ),
+    ("change_failure_rate", "change_failure_rate", "Change failure rate (%)", 100, False, (0, 100)),
     (
-        "change_failure_rate",
-        "Change failure rate (%)",
-        100,
-        False,
-        [("elite", 0, 5), ("high", 5, 10), ("medium", 10, 15), ("low", 15, 100)],
-    ),
-    (
+        "restore_median_s",
         "restore_median_s",
         "Time to restore, median (hours)",
         1 / 3600,
         True,
-        [("elite", 0.01, 1), ("high", 1, 24), ("medium", 24, 168), ("low", 168, 10_000)],
+        (0.01, 10_000),
     ),
 ]
+
+
+def dora_bands(
+    metric: str, scale: float, floor: float, ceiling: float
+) -> list[tuple[str, float, float]]:
+    """A metric's tier bands as (tier, low, high) in the chart's unit, lowest value first: the
+    bands `marts.dora_summary` tiers by, read from their one definition (the dcicd_dora_bands
+    macro), so the chart cannot drift from the tiers."""
+    from dcicd_platform.resources import scratch_connection
+
+    with scratch_connection() as conn:
+        rows = conn.execute(
+            "SELECT tier, comparison, bound FROM dcicd_dora_bands() WHERE metric = ?"
+            " ORDER BY bound",
+            [metric],
+        ).fetchall()
+    if not rows:
+        raise LookupError(f"no DORA tier bands for {metric}")
+    edges = [floor, *(bound * scale for _, _, bound in rows), ceiling]
+    if rows[0][1] == ">=":  # higher is better: a band runs from its bound up to the next
+        tiers = ["low", *(tier for tier, _, _ in rows)]
+    else:  # lower is better: a band runs up to its bound
+        tiers = [*(tier for tier, _, _ in rows), "low"]
+    return [(tier, edges[i], edges[i + 1]) for i, tier in enumerate(tiers)]
 
 
 def _pyplot():
@@ -92,7 +108,9 @@ def dora_trend(figures: WeeklyFigures) -> str:
     for row in figures.dora_weekly:
         by_service[row["service"]].append(row)
     colours = plt.get_cmap("tab10")
-    for ax, (metric, title, scale, log, bands) in zip(axes.flat, DORA_PANELS, strict=True):
+    for ax, (metric, banded, title, scale, log, (floor, ceiling)) in zip(
+        axes.flat, DORA_PANELS, strict=True
+    ):
         ax.set_title(title, loc="left")
         values = []
         for i, service in enumerate(sorted(s for s in by_service if s != "*")):
@@ -113,7 +131,7 @@ def dora_trend(figures: WeeklyFigures) -> str:
             ax.set_yscale("log")
         top = max(values) * (1.6 if log else 1.15)
         bottom = min(v for v in values if v > 0) / 1.6 if log and any(v > 0 for v in values) else 0
-        for tier, low, high in bands:
+        for tier, low, high in dora_bands(banded, scale, floor, ceiling):
             lo, hi = max(low, bottom), min(high, top)  # the part of the band in view
             if lo >= hi:
                 continue

@@ -1,10 +1,12 @@
-"""Answering one anomaly: decide within the guardrails, act (or not), and audit in ops.actions.
+"""The responders: answer one anomaly (or one flaky run), deciding within the guardrails,
+acting (or not), and auditing in ops.actions.
 
 Every decision is recorded, taken or not: `executed`, `failed`, `shadow` (decided, nothing
 sent), `pending_approval` or `suppressed`, with the reason, the mode, the target, the status of
-the request and the times. An action's id is its kind and the anomaly's occurrence, so acting
-twice on the same occurrence updates one row (an approval turns `pending_approval` into what
-happened next), and an anomaly that cleared and came back gets rows of its own.
+the request and the times. An action's id is its kind and the anomaly's occurrence (a
+re-run's: its kind and the run), so acting twice on the same occurrence updates one row (an
+approval turns `pending_approval` into what happened next), and an anomaly that cleared and
+came back gets rows of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from datetime import UTC, datetime
 
 from dbt_like_sql.catalog import fetch_dicts
 from dcicd_platform.automation import actions
+from dcicd_platform.automation.actions_table import ensure_actions_table
 from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide
 from dcicd_platform.config import PlatformConfig
-from dcicd_platform.ops_schema import ensure_ops_schema
 
 
 @dataclass
@@ -34,10 +36,17 @@ def occurrence_key(anomaly_key: str, occurrence: int | None) -> str:
     return anomaly_key if (occurrence or 1) <= 1 else f"{anomaly_key}#{occurrence}"
 
 
+def _acted_on(subject: dict) -> str:
+    """What an action is keyed by: the anomaly's occurrence, or for a re-run, the run."""
+    if "run_key" in subject:
+        return subject["run_key"]
+    return occurrence_key(subject["anomaly_key"], subject.get("occurrence"))
+
+
 def _record(
     conn,
     kind: str,
-    anomaly: dict,
+    subject: dict,
     mode: str,
     decision: str,
     reason: str,
@@ -46,7 +55,9 @@ def _record(
     sent: actions.Sent | None = None,
     page: bool = False,
 ) -> Outcome:
-    action_id = f"{kind}:{occurrence_key(anomaly['anomaly_key'], anomaly.get('occurrence'))}"
+    """Audit one decision about `subject` (an ml.anomalies row, or a re-run's run) in
+    ops.actions; a re-run has no anomaly: its run is the row's entity_key."""
+    action_id = f"{kind}:{_acted_on(subject)}"
     conn.execute(
         "INSERT OR REPLACE INTO ops.actions (action_id, kind, anomaly_key, service, mode,"
         " decision, reason, target, request_status, attempts, page, requested_at, finished_at,"
@@ -54,8 +65,8 @@ def _record(
         [
             action_id,
             kind,
-            anomaly["anomaly_key"],
-            anomaly.get("service"),
+            subject.get("anomaly_key"),
+            subject.get("service"),
             mode,
             decision,
             reason,
@@ -65,7 +76,7 @@ def _record(
             page,
             requested_at,
             datetime.now(UTC),
-            anomaly.get("entity_key"),
+            subject.get("entity_key"),
         ],
     )
     return Outcome(action_id, decision, reason)
@@ -79,6 +90,12 @@ def _unless_live(
         return None
     decision = "suppressed" if mode == "off" else "shadow"
     return _record(conn, kind, subject, mode, decision, f"mode {mode}: {what}", now, target)
+
+
+def _begin(conn, config: PlatformConfig, now: datetime | None) -> tuple[datetime, str]:
+    """Every responder's start: the audit table exists; the decision's time and mode."""
+    ensure_actions_table(conn)
+    return now or datetime.now(UTC), config.automation.mode
 
 
 def load_anomaly(conn, anomaly_key: str) -> dict:
@@ -159,10 +176,8 @@ def respond_rollback(
 ) -> Outcome:
     """Roll back the deployment a critical deployment_health anomaly names, if the guardrails
     allow; record the decision either way."""
-    ensure_ops_schema(conn)
-    now = now or datetime.now(UTC)
+    now, mode = _begin(conn, config, now)
     anomaly = load_anomaly(conn, anomaly_key)
-    mode = config.automation.mode
     target, deployed_at = rollback_target(conn, anomaly)
     if target is None:
         return _record(
@@ -217,10 +232,8 @@ def respond_alert(
     resolve: bool = False,
 ) -> Outcome:
     """Send an anomaly (or its clearing) to every configured channel, in live mode."""
-    ensure_ops_schema(conn)
-    now = now or datetime.now(UTC)
+    now, mode = _begin(conn, config, now)
     anomaly = load_anomaly(conn, anomaly_key)
-    mode = config.automation.mode
     kind = "resolve_alert" if resolve else "alert"
     if waiting := _unless_live(conn, kind, anomaly, mode, "nothing sent", now):
         return waiting
@@ -264,10 +277,8 @@ def respond_model_rollback(
 ) -> Outcome:
     """Move a model's champion alias back when its live quality is under the floor
     (rollback_champion: MlflowResource.rollback_champion, (model, reason) -> (from, to))."""
-    ensure_ops_schema(conn)
-    now = now or datetime.now(UTC)
+    now, mode = _begin(conn, config, now)
     anomaly = load_anomaly(conn, anomaly_key)
-    mode = config.automation.mode
     model, version = anomaly["entity_key"].split("|")
     kept = f"{model} champion left at version {version}"
     if waiting := _unless_live(conn, "model_rollback", anomaly, mode, kept, now, model):
@@ -311,11 +322,11 @@ def respond_rerun(
     api_url: str | None = None,
 ) -> Outcome:
     """Self-healing: re-run a run's failed jobs once when every one of them is a known flake."""
-    ensure_ops_schema(conn)
-    now = now or datetime.now(UTC)
+    now, mode = _begin(conn, config, now)
     rows = flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC), run_key)
-    subject = {"anomaly_key": run_key, "service": rows[0][1] if rows else None}
-    mode = config.automation.mode
+    # No anomaly: the action is keyed by the run, which is also the row's entity.
+    service = rows[0][1] if rows else None
+    subject = {"run_key": run_key, "entity_key": run_key, "service": service}
     if not rows:
         return _record(
             conn,

@@ -9,8 +9,9 @@ import duckdb
 
 from dbt_like_sql import source_ddl
 
-OPS_DDL = source_ddl("ops", "actions")
+ACTIONS_DDL = source_ddl("ops", "actions")
 
 
-def ensure_ops_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(OPS_DDL)
+def ensure_actions_table(conn: duckdb.DuckDBPyConnection) -> None:
+    """Make `ops.actions` if it is not there yet, so a decision can always be recorded."""
+    conn.execute(ACTIONS_DDL)

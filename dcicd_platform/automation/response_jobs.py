@@ -1,12 +1,14 @@
-"""The jobs the anomaly sensor launches: rollback, alert, model_rollback (one anomaly each).
+"""The Dagster jobs the anomaly sensor launches (rollback, alert, model_rollback, rerun), each
+an op wired to one responder of `responders.py`.
 
 Each is also launchable by hand from the UI (Launchpad: `anomaly_key`, and for a rollback of
-a critical service `approved: true`) or from `dcicd approve ANOMALY_KEY`.
+a critical service `approved: true`; a rerun takes the failed run's `run_key`) or, for a
+rollback, from `dcicd approve ANOMALY_KEY`.
 """
 
 import dagster as dg
 
-from dcicd_platform.automation import respond
+from dcicd_platform.automation import responders
 from dcicd_platform.resources import DUCKDB_POOL, SecretsResource, WarehouseResource
 
 
@@ -16,24 +18,33 @@ class AnomalyConfig(dg.Config):
     resolve: bool = False  # the anomaly cleared: resolve the alert that was sent
 
 
-def _secrets(resource: SecretsResource) -> respond.Secrets:
-    return respond.Secrets(
+class RerunConfig(dg.Config):
+    run_key: str  # the failed run (core.pipeline_runs.run_key) whose flaky jobs to re-run
+
+
+def _secrets(resource: SecretsResource) -> responders.Secrets:
+    return responders.Secrets(
         github_token=resource.github_token or "",
         slack_webhook_url=resource.slack_webhook_url or "",
         pagerduty_routing_key=resource.pagerduty_routing_key or "",
     )
 
 
-def response_op(name: str, answer, resources: frozenset[str] = frozenset()) -> dg.OpDefinition:
-    """An op that answers one anomaly: `answer(conn, config, resources)` on a warehouse
-    connection, in the duckdb pool; logs the decision and returns it."""
+def response_op(
+    name: str,
+    answer,
+    resources: frozenset[str] = frozenset(),
+    config_class: type[dg.Config] = AnomalyConfig,
+) -> dg.OpDefinition:
+    """An op that answers one anomaly (or run): `answer(conn, config, resources)` on a
+    warehouse connection, in the duckdb pool; logs the decision and returns it."""
 
     @dg.op(
         name=name,
         pool=DUCKDB_POOL,
         required_resource_keys={"warehouse", "settings", *resources},
     )
-    def _answer(context: dg.OpExecutionContext, config: AnomalyConfig) -> str:
+    def _answer(context: dg.OpExecutionContext, config: config_class) -> str:
         warehouse: WarehouseResource = context.resources.warehouse
         with warehouse.get_connection() as conn:
             outcome = answer(conn, config, context.resources)
@@ -46,7 +57,7 @@ def response_op(name: str, answer, resources: frozenset[str] = frozenset()) -> d
 
 roll_back_deployment = response_op(
     "roll_back_deployment",
-    lambda conn, config, r: respond.respond_rollback(
+    lambda conn, config, r: responders.respond_rollback(
         conn,
         config.anomaly_key,
         r.settings.load(),
@@ -57,7 +68,7 @@ roll_back_deployment = response_op(
 )
 send_alert = response_op(
     "send_alert",
-    lambda conn, config, r: respond.respond_alert(
+    lambda conn, config, r: responders.respond_alert(
         conn,
         config.anomaly_key,
         r.settings.load(),
@@ -68,17 +79,18 @@ send_alert = response_op(
 )
 roll_back_model = response_op(
     "roll_back_model",
-    lambda conn, config, r: respond.respond_model_rollback(
+    lambda conn, config, r: responders.respond_model_rollback(
         conn, config.anomaly_key, r.settings.load(), r.mlflow.rollback_champion
     ),
     frozenset({"mlflow"}),
 )
 rerun_flaky_jobs = response_op(
     "rerun_flaky_jobs",
-    lambda conn, config, r: respond.respond_rerun(
-        conn, config.anomaly_key, r.settings.load(), secrets=_secrets(r.secrets)
+    lambda conn, config, r: responders.respond_rerun(
+        conn, config.run_key, r.settings.load(), secrets=_secrets(r.secrets)
     ),
     frozenset({"secrets"}),
+    RerunConfig,
 )
 
 
