@@ -35,6 +35,7 @@ reads it, so a fresh warehouse builds.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
@@ -141,7 +142,15 @@ def load_model(path: Path) -> SqlModel:
 
 
 def load_models(root: Path = MODELS_ROOT) -> list[SqlModel]:
-    """Every model under root, in an order where each comes after the models it reads."""
+    """Every model under root, in an order where each comes after the models it reads.
+
+    Parsed once per process (the asset graph and the checks both ask at every code load).
+    """
+    return list(_models_under(root))
+
+
+@functools.cache
+def _models_under(root: Path) -> tuple[SqlModel, ...]:
     models = {
         m.table: m
         for schema in SCHEMAS
@@ -156,7 +165,7 @@ def load_models(root: Path = MODELS_ROOT) -> list[SqlModel]:
         for key_map in m.key_maps:
             readers.setdefault(key_map.upstream, []).append(table)
     models = {t: replace(m, readers=tuple(sorted(readers.get(t, [])))) for t, m in models.items()}
-    return [models[table] for table in TopologicalSorter(graph).static_order()]
+    return tuple(models[table] for table in TopologicalSorter(graph).static_order())
 
 
 def source_ddl(schema: str, name: str) -> str | None:
