@@ -19,12 +19,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from dcicd_platform.ingest.schema import ensure_raw_schema
 from dcicd_platform.ingest.validation import validation_sql
+
+if TYPE_CHECKING:  # pyarrow is imported where lines are read, not when the code location loads
+    import pyarrow as pa
 
 CHUNK_BYTES = 64 * 1024 * 1024
 LANDING_SUFFIXES = (".ndjson", ".ndjson.gz")
@@ -177,6 +180,8 @@ def _batch(chunk: memoryview, first_line: int) -> tuple[pa.Table, int]:
 
     Lines keep their newline; JSON ignores it and the quarantine trims it.
     """
+    import pyarrow as pa
+
     offsets = _line_offsets(chunk)
     count = len(offsets) - 1
     lines = pa.LargeStringArray.from_buffers(
@@ -226,9 +231,16 @@ WHERE load_id = $load AND line_number IN (
         WHERE e.delivery_id = k.delivery_id AND e.load_id <> $load)
 )
 """
-_BATCH_SCHEMA = pa.schema(
-    [("line_number", pa.int64()), ("line", pa.large_string()), ("pre_reason", pa.string())]
-)
+
+
+def _batch_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [("line_number", pa.int64()), ("line", pa.large_string()), ("pre_reason", pa.string())]
+    )
+
+
 _BATCH_ROWS = 2048  # small record batches let DuckDB validate on every core
 
 
@@ -246,6 +258,8 @@ def _line_reader(path: Path, stats: _ReadStats) -> pa.RecordBatchReader:
     A thread reads and splits the file ahead of DuckDB (two chunks at most), so reading,
     hashing and validating overlap.
     """
+    import pyarrow as pa
+
     ready: queue.Queue = queue.Queue(maxsize=2)
     done, stop = object(), threading.Event()
 
@@ -284,7 +298,7 @@ def _line_reader(path: Path, stats: _ReadStats) -> pa.RecordBatchReader:
         if stats.error:
             raise stats.error
 
-    return pa.RecordBatchReader.from_batches(_BATCH_SCHEMA, batches())
+    return pa.RecordBatchReader.from_batches(_batch_schema(), batches())
 
 
 def _stream(conn: duckdb.DuckDBPyConnection, path: Path, sql: str, params: dict) -> tuple[int, int]:
