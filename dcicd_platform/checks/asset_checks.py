@@ -82,7 +82,6 @@ def validate(conn, rules: list[Rule], config: PlatformConfig) -> list[dg.AssetCh
         if rule.name == "not_emptied":
             # Empty is fine for a table that never had rows (a new home); not for one that had.
             previous = _previous_rows(conn, rule.table)
-            frame = conn.execute(f"SELECT * FROM {rule.table} LIMIT 1").df()
             kwargs["min_value"] = 1 if previous else 0
         elif not rule.blocking:
             kwargs["mostly"] = config.quality.mostly_for(rule.qualified_name)
