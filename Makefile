@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-deps lint format dev bench clean
+.PHONY: install demo test test-deps lint format dev bench lineage clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dcicd needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -50,6 +50,10 @@ format: install
 
 dev: install
 	DAGSTER_HOME="$$($(BIN)/python -m dcicd_platform.home)" $(BIN)/dagster dev -w workspace.yaml
+
+# After changing a SQL model or a detector's SQL: the lineage the code location loads without parsing.
+lineage: install
+	$(BIN)/python -m dcicd_platform.lineage_file
 
 bench: install
 	$(BIN)/python benchmarks/run.py

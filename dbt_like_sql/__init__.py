@@ -1,7 +1,8 @@
 """SQL models: each `<schema>/<table>.sql` file is one SELECT that becomes the table schema.table.
 
 Dependencies are the tables a statement reads, parsed with sqlglot (never listed by hand), so
-the lineage users see is the SQL's own. Nothing here knows about Dagster.
+the lineage users see is the SQL's own (remembered in `lineage.json`, see lineage.py).
+Nothing here knows about Dagster.
 
 A model may start with header comments carrying settings, e.g. `-- description: ...`. A model
 over raw.events whose rows are the latest state of something may say
@@ -41,10 +42,8 @@ from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 from pathlib import Path
 
-import sqlglot
-from sqlglot import exp
-
 from dbt_like_sql.incremental import KeyMap
+from dbt_like_sql.lineage import tables_read
 
 MODELS_ROOT = Path(__file__).parent
 SCHEMAS = ("core", "marts")
@@ -110,19 +109,12 @@ def _key_maps(path: Path, sql: str, reads: tuple[tuple[str, str], ...]) -> tuple
     return tuple(maps)
 
 
-def tables_read(sql: str) -> tuple[tuple[str, str], ...]:
-    """Schema-qualified tables a statement reads (CTE names and table functions excluded)."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    # CTEs and table functions have no schema; every stored table is read as schema.table.
-    return tuple(sorted({(t.db, t.name) for t in tree.find_all(exp.Table) if t.db}))
-
-
 def load_model(path: Path) -> SqlModel:
     sql = path.read_text(encoding="utf-8")
     try:
         reads = tables_read(sql)
-    except sqlglot.errors.ParseError as exc:
-        raise ValueError(f"{path}: the SQL model does not parse: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
     settings = _settings(sql)
     maps = _key_maps(path, sql, reads) if settings.get("materialization") == "by_key" else ()
     if settings.get("materialization") == "by_key" and "unique_key" not in settings:

@@ -21,9 +21,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import sqlglot
-from sqlglot import exp
-
 from dbt_like_sql import changelog
 from dbt_like_sql.catalog import table_exists
 
@@ -91,6 +88,8 @@ def _needs_rebuild(conn, model) -> tuple[bool, str]:
 
 def replace_tables(sql: str, replacements: dict[tuple[str, str], str]) -> str:
     """The statement with each read of schema.table swapped for a subquery, keeping its alias."""
+    import sqlglot  # only builds rewrite SQL: loading the models needs no parser
+    from sqlglot import exp
 
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and (node.db, node.name) in replacements:
@@ -210,6 +209,8 @@ def latest_state(conn, model) -> None:
 
 def _row(expressions: str) -> str:
     """A comma-separated expression list as one struct, so keys compare whole and NULL-safely."""
+    import sqlglot
+
     parts = sqlglot.parse_one(f"SELECT {expressions}", read="duckdb").expressions
     fields = ", ".join(f"k{i} := {p.sql(dialect='duckdb')}" for i, p in enumerate(parts))
     return f"struct_pack({fields})"
