@@ -124,6 +124,64 @@ def _refresh(home: Home, job_name: str = "refresh") -> dict[str, float]:
     return done.stages
 
 
+def _import(source: str, scopes: list[str], since: str, api_url: str | None, org=None) -> None:
+    """Run one history import in this process and print its summary (progress on stderr)."""
+    from datetime import UTC, datetime
+
+    from dcicd_platform.sources import run
+    from dcicd_platform.sources.http import ApiError
+
+    provider = run.providers()[source]
+    try:
+        start = run.parse_since(since, datetime.now(UTC))
+        token = run.token_for(provider)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    home = _home()
+    try:
+        if org:
+            scopes = list(
+                dict.fromkeys([*scopes, *run.organisation_scopes(source, org, token, api_url)])
+            )
+        if not scopes:
+            click.echo("error: name at least one repository (or --org)", err=True)
+            sys.exit(2)
+        summary = run.run_import(home, source, scopes, since=start, token=token, api_url=api_url)
+    except ApiError as exc:
+        _fail(str(exc))
+    for line in summary.lines():
+        click.echo(line)
+    click.echo("then: dcicd refresh")
+
+
+@main.group("import", cls=_Main)
+def import_() -> None:
+    """Bring history in from the providers' APIs (incremental: run it again to catch up)."""
+
+
+_SINCE = click.option(
+    "--since",
+    default="90d",
+    show_default=True,
+    help="How far back: a number of days (90d) or a date (2026-03-01).",
+)
+
+
+@import_.command("github")
+@click.argument("repositories", nargs=-1)
+@click.option("--org", help="Every repository of this organisation too.")
+@_SINCE
+@click.option("--api-url", help="GitHub Enterprise: https://HOST/api/v3 (default api.github.com).")
+def import_github(repositories: tuple[str, ...], org: str | None, since: str, api_url) -> None:
+    """Import GitHub repositories (OWNER/REPO...) with token DCICD_GITHUB_TOKEN."""
+    bad = [r for r in repositories if r.count("/") != 1]
+    if bad:
+        click.echo(f"error: {', '.join(bad)}: name repositories as OWNER/REPO", err=True)
+        sys.exit(2)
+    _import("github", list(repositories), since, api_url, org)
+
+
 ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch", "weekly_report"]
 
 

@@ -181,6 +181,48 @@ class Quality(_Strict):
         return self.rules.get(rule, self.mostly)
 
 
+class GitHubImport(_Strict):
+    """The GitHub repositories the hourly import keeps up to date."""
+
+    repositories: list[str] = Field(default_factory=list)
+    api_url: str = "https://api.github.com"
+
+
+class GitLabImport(_Strict):
+    """The GitLab projects (group/project) the hourly import keeps up to date."""
+
+    projects: list[str] = Field(default_factory=list)
+    api_url: str = "https://gitlab.com/api/v4"
+
+
+class PagerDutyImport(_Strict):
+    """The PagerDuty services whose incidents the hourly import keeps up to date."""
+
+    services: list[str] = Field(default_factory=list)
+    api_url: str = "https://api.pagerduty.com"
+
+
+class HistoryImport(_Strict):
+    """What the `history_import` job imports every hour (`dcicd import` takes it on the
+    command line instead); a provider with nothing listed is not asked."""
+
+    since: str = "90d"
+    github: GitHubImport = Field(default_factory=GitHubImport)
+    gitlab: GitLabImport = Field(default_factory=GitLabImport)
+    pagerduty: PagerDutyImport = Field(default_factory=PagerDutyImport)
+
+    def scopes(self, source: str) -> list[str]:
+        """The repositories, projects or services configured for a source."""
+        return {
+            "github": self.github.repositories,
+            "gitlab": self.gitlab.projects,
+            "pagerduty": self.pagerduty.services,
+        }[source]
+
+    def api_url(self, source: str) -> str:
+        return getattr(self, source).api_url
+
+
 class PlatformConfig(_Strict):
     """Everything the platform can be told; see dcicd.example.yaml for each key."""
 
@@ -192,6 +234,7 @@ class PlatformConfig(_Strict):
     automation: Automation = Field(default_factory=Automation)
     models: ModelQuality = Field(default_factory=ModelQuality)
     quality: Quality = Field(default_factory=Quality)
+    history_import: HistoryImport = Field(default_factory=HistoryImport)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> PlatformConfig:

@@ -8,6 +8,11 @@ import dagster as dg
 
 from dcicd_platform.assets.anomalies import anomalies
 from dcicd_platform.assets.config_tables import config_tables
+from dcicd_platform.assets.history_import import (
+    history_import_job,
+    hourly_history_import,
+    import_assets,
+)
 from dcicd_platform.assets.ml_models import ml_table_assets, training_assets
 from dcicd_platform.assets.raw_events import raw_events
 from dcicd_platform.assets.report import weekly_review
@@ -47,7 +52,14 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
     tables = [raw_events, config_tables, *sql_model_assets(), *ml_table_assets, anomalies]
     published = [key for assets_def in tables for key in assets_def.keys]
     defs = dg.Definitions(
-        assets=[*tables, *training_assets, snapshot_asset(published), ops_actions, weekly_review],
+        assets=[
+            *tables,
+            *training_assets,
+            snapshot_asset(published),
+            ops_actions,
+            weekly_review,
+            *import_assets,
+        ],
         asset_checks=quality_checks(),
         jobs=[
             refresh_job,
@@ -57,9 +69,16 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             watch_job,
             ingest_job,
             report_job,
+            history_import_job,
             *RESPONSE_JOBS,
         ],
-        schedules=[refresh_schedule, retrain_schedule, watch_schedule, report_schedule],
+        schedules=[
+            refresh_schedule,
+            retrain_schedule,
+            watch_schedule,
+            report_schedule,
+            hourly_history_import,
+        ],
         sensors=[landing_sensor, anomaly_actions],
         # Every step writes the one DuckDB file, one at a time (the duckdb pool): a process per
         # step would only add start-up time.

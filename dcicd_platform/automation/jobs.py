@@ -7,17 +7,19 @@ TRAINING = dg.AssetSelection.assets(
 )
 SCORING = dg.AssetSelection.assets(dg.AssetKey(["ml", "build_predictions"]))
 REPORT = dg.AssetSelection.assets(dg.AssetKey(["reports", "weekly_review"]))
+# The history import calls the providers' APIs: only its own job runs it.
+IMPORTS = dg.AssetSelection.groups("import")
 
 refresh_job = dg.define_asset_job(
     "refresh",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - IMPORTS,
     description="Materialize the whole asset graph once: ingestion, core tables, marts, "
     "scoring, training and the weekly report (what `dcicd refresh` runs).",
 )
 
 refresh_data_job = dg.define_asset_job(
     "refresh_data",
-    selection=dg.AssetSelection.all() - TRAINING - REPORT,
+    selection=dg.AssetSelection.all() - TRAINING - REPORT - IMPORTS,
     description="Everything but model training and the weekly report: new runs are scored by "
     "the current champions.",
 )
