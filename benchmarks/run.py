@@ -8,6 +8,7 @@ HERE = Path(__file__).parent
 BENCHMARKS = [
     "ingest.py",
     "refresh.py",
+    "commit_graph.py",
     "real_history.py",
     "receiver.py",
     "ml.py",

@@ -33,6 +33,7 @@ EXPECTED_GRAPH = {
     "core/pipeline_job_states": {"raw/events"},
     "core/pipeline_jobs": {"core/pipeline_job_states", "core/pipeline_runs"},
     "core/commits": {"raw/events"},
+    "core/commit_graph": {"raw/events"},
     "core/health_samples": {"raw/events"},
     "core/deployments": {
         "raw/events",
@@ -48,7 +49,12 @@ EXPECTED_GRAPH = {
         "core/deployments",
         "marts/deployment_changes",
     },
-    "marts/deployment_changes": {"core/deployments", "core/commits"},
+    "marts/deployment_changes": {
+        "core/deployments",
+        "core/commits",
+        "core/commit_graph",
+        "core/pipeline_runs",
+    },
     "marts/production_deployments": {
         "core/deployments",
         "core/incidents",

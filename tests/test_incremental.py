@@ -35,6 +35,7 @@ def same_rows(a: duckdb.DuckDBPyConnection, b_path: str, table: str) -> bool:
 
 def test_the_heavy_core_models_are_incremental():
     assert sorted(INCREMENTAL) == [
+        "core.commit_graph",
         "core.health_samples",
         "core.pipeline_job_states",
         "core.pipeline_runs",

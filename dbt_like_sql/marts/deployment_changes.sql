@@ -1,12 +1,68 @@
--- description: One commit in one production deployment: the change set of CONTRACTS.md §5 (commits pushed to the deployed branch after the push that brought the previous production deployment's sha, up to the push that brought this one's, and still on the branch then: a forced push discards those it does not list; each commit counted once; rollbacks carry none) with its lead time.
-WITH production AS (
+-- description: One commit in one production deployment: the change set of CONTRACTS.md §5 with its lead time. Where the commit graph (core.commit_graph, from the history import) knows the deployed sha and the previous production deployment's, the commits reachable from this sha and from no earlier deployment's (git log --no-merges previous..this: a merge commit stands for the commits it brings), found_by 'commit_graph'; the first production deployment of a service counts those made (committer date) or pushed since the platform's history of the repository begins (its first run, deployment or push). Else the push rule (found_by 'pushes'): commits pushed to the deployed branch after the push that brought the previous production deployment's sha, up to the push that brought this one's, and still on the branch then (a forced push discards those it does not list). Each commit counts in the first production deployment that includes it; rollbacks carry none.
+WITH RECURSIVE production AS (
     SELECT deployment_key, service, repo, sha, ref, deployed_at, is_rollback,
-        lag(sha) OVER (PARTITION BY service, repo ORDER BY deployed_at, deployment_key)
-            AS previous_sha,
-        lag(deployed_at) OVER (PARTITION BY service, repo ORDER BY deployed_at, deployment_key)
-            AS previous_deployed_at
+        lag(sha) OVER w AS previous_sha,
+        lag(deployed_at) OVER w AS previous_deployed_at,
+        lag(deployment_key) OVER w IS NULL AS is_first
     FROM core.deployments
     WHERE is_production AND status = 'success'
+    WINDOW w AS (PARTITION BY service, repo ORDER BY deployed_at, deployment_key)
+), graph AS (
+    SELECT repo, sha, parent_shas, committed_at, committer_date FROM core.commit_graph
+), seeds AS (
+    -- Deployments of a sha the graph knows, ranked per repository in deployment order. Every
+    -- one walks (its ancestors are in production from then on); the graph gives the change
+    -- set of those whose previous production deployment's sha it knows too (or that have none).
+    SELECT p.*, row_number() OVER (PARTITION BY p.repo ORDER BY p.deployed_at, p.deployment_key)
+            AS rank,
+        p.is_first OR previous_known.sha IS NOT NULL AS graph_counts
+    FROM production p
+    JOIN graph g ON g.repo = p.repo AND g.sha = p.sha
+    LEFT JOIN graph previous_known ON previous_known.repo = p.repo AND previous_known.sha = p.previous_sha
+    WHERE NOT p.is_rollback
+), earliest_seed AS (
+    SELECT repo, sha, min(rank) AS rank FROM seeds GROUP BY repo, sha
+), edges AS (
+    SELECT repo, sha, unnest(parent_shas) AS parent_sha FROM graph
+), walk(repo, sha, rank) AS (
+    -- Each deployment walks the parents from its sha and stops at an earlier deployment's sha
+    -- (whose ancestors that one's walk reaches): a commit's first deployment is the least rank
+    -- that reaches it, and each walk covers only what is new since the ones before it.
+    SELECT repo, sha, rank FROM seeds
+    UNION
+    SELECT e.repo, e.parent_sha, w.rank
+    FROM walk w
+    JOIN edges e ON e.repo = w.repo AND e.sha = w.sha
+    LEFT JOIN earliest_seed s ON s.repo = w.repo AND s.sha = w.sha
+    WHERE coalesce(s.rank >= w.rank, true)
+), first_reached AS (
+    SELECT repo, sha, min(rank) AS rank FROM walk GROUP BY repo, sha
+), known_since AS (
+    -- When the platform's history of a repository begins (its first run, deployment or push,
+    -- delivered or imported): a service's first production deployment counts the commits made
+    -- since, or pushed since, as the push rule counts those pushed since; not the years of
+    -- history behind them.
+    SELECT repo, min(since) AS known_since
+    FROM (
+        SELECT repo, queued_at AS since FROM core.pipeline_runs
+        UNION ALL SELECT repo, created_at FROM core.deployments
+        UNION ALL SELECT repo, pushed_at FROM core.commits
+    )
+    GROUP BY repo
+), first_pushes AS (
+    SELECT repo, sha, min(pushed_at) AS pushed_at FROM core.commits GROUP BY repo, sha
+), by_graph AS (
+    SELECT s.deployment_key, s.service, s.repo, s.ref AS branch, s.sha AS deployed_sha,
+        g.sha, g.committed_at, f.pushed_at, s.deployed_at, 'commit_graph' AS found_by
+    FROM first_reached r
+    JOIN seeds s ON s.repo = r.repo AND s.rank = r.rank
+    JOIN graph g ON g.repo = r.repo AND g.sha = r.sha
+    LEFT JOIN known_since k ON k.repo = s.repo
+    LEFT JOIN first_pushes f ON f.repo = g.repo AND f.sha = g.sha
+    WHERE s.graph_counts
+        AND len(g.parent_shas) < 2
+        AND (NOT s.is_first OR f.pushed_at IS NOT NULL
+            OR coalesce(g.committer_date >= k.known_since, true))
 ), spans AS (
     -- Each span of push order from a push listing a commit to the next forced push that did not.
     SELECT repo, branch, sha, committed_at, pushed_at AS first_pushed_at, s.from_seq,
@@ -20,6 +76,7 @@ WITH production AS (
     FROM production p
     JOIN spans c ON c.repo = p.repo AND c.sha = p.sha
     WHERE NOT p.is_rollback
+        AND p.deployment_key NOT IN (SELECT deployment_key FROM seeds WHERE graph_counts)
     QUALIFY row_number() OVER (
         PARTITION BY p.deployment_key
         ORDER BY (c.branch = p.ref) DESC, c.first_pushed_at, c.branch,
@@ -32,11 +89,11 @@ WITH production AS (
     QUALIFY row_number() OVER (
         PARTITION BY l.deployment_key
         ORDER BY prev.pushed_at <= l.previous_deployed_at DESC, prev.from_seq DESC) = 1
-), candidates AS (
+), by_pushes AS (
     -- Pushed in the range and still held by the branch at its end: a forced push in between
     -- that did not list a commit discarded it.
-    SELECT b.deployment_key, b.service, b.repo, b.branch, b.sha AS deployed_sha, b.deployed_at,
-        c.sha, c.committed_at, c.first_pushed_at AS pushed_at
+    SELECT b.deployment_key, b.service, b.repo, b.branch, b.sha AS deployed_sha, c.sha,
+        c.committed_at, c.first_pushed_at AS pushed_at, b.deployed_at, 'pushes' AS found_by
     FROM bounded b
     JOIN spans c
         ON c.repo = b.repo AND c.branch = b.branch
@@ -44,7 +101,7 @@ WITH production AS (
         AND coalesce(c.until_seq > b.upto_seq, true)
 )
 SELECT deployment_key, service, repo, branch, deployed_sha, sha, committed_at, pushed_at,
-    deployed_at, epoch(deployed_at) - epoch(committed_at) AS lead_time_s
-FROM candidates
+    deployed_at, epoch(deployed_at) - epoch(committed_at) AS lead_time_s, found_by
+FROM (SELECT * FROM by_graph UNION ALL SELECT * FROM by_pushes)
 -- A commit counts in the first production deployment that includes it, and never again.
 QUALIFY row_number() OVER (PARTITION BY repo, sha ORDER BY deployed_at, deployment_key) = 1

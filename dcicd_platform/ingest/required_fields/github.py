@@ -49,6 +49,14 @@ EVENTS = {
         *required("deployment.sha", "deployment.environment"),
         *required("deployment.created_at", kind="timestamp"),
     ),
+    # A commit of the history import (dcicd import): the API commit object with its parents.
+    "commit": (
+        *REPOSITORY,
+        *required("commit.sha"),
+        *required("commit.parents", kind="array"),
+        *required("commit.commit.author.date", kind="timestamp"),
+        *optional("commit.commit.committer.date", kind="timestamp"),
+    ),
     "issues": (
         *REPOSITORY,
         *required("issue.id", "issue.number", kind="integer"),

@@ -35,6 +35,14 @@ EVENTS = {
         *required("ref", "after"),
         *required("commits", kind="array"),
     ),
+    # A commit of the history import (dcicd import): the API commit object with its parents.
+    "commit": (
+        *PROJECT,
+        *required("commit.id"),
+        *required("commit.parent_ids", kind="array"),
+        *required("commit.authored_date", kind="timestamp"),
+        *optional("commit.committed_date", kind="timestamp"),
+    ),
     "issue": (
         *PROJECT,
         *required("object_attributes.id", "object_attributes.iid", kind="integer"),
