@@ -31,6 +31,7 @@ from dcicd_platform.automation.jobs import (
 from dcicd_platform.automation.landing_sensor import landing_sensor
 from dcicd_platform.automation.response_jobs import RESPONSE_JOBS
 from dcicd_platform.checks.asset_checks import quality_checks
+from dcicd_platform.checks.freshness import raw_events_freshness
 from dcicd_platform.home import Home
 from dcicd_platform.resources import (
     HomeResource,
@@ -48,7 +49,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
     published = [key for assets_def in tables for key in assets_def.keys]
     defs = dg.Definitions(
         assets=[*tables, *training_assets, snapshot_asset(published), ops_actions, weekly_review],
-        asset_checks=quality_checks(),
+        asset_checks=[*quality_checks(), raw_events_freshness],
         jobs=[
             refresh_job,
             refresh_data_job,
