@@ -46,7 +46,7 @@ from dbt_like_sql.incremental import KeyMap
 from dbt_like_sql.lineage import tables_read
 
 MODELS_ROOT = Path(__file__).parent
-SCHEMAS = ("core", "marts")
+SCHEMAS = ("core", "marts", "ops")
 _SETTING = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
 _KEY_MAP = re.compile(r"^--\s*key\s+([a-z_]+\.[a-z_]+):\s*(.*)$")
 

@@ -103,6 +103,29 @@ class AnomalyThresholds(_Strict):
     cost_min_excess_usd: float = Field(default=1.0, ge=0)
     health_p_value: float = Field(default=0.05, gt=0, lt=1)
     health_min_effect: float = Field(default=0.2, ge=0)
+    # collection: the share of objects the webhooks delivered, per source and repository
+    collection_min_share: float = Field(default=0.99, gt=0, le=1)
+    collection_window_days: int = Field(default=7, ge=1)
+    collection_min_objects: int = Field(default=10, ge=1)
+    # collection: the delay between a webhook's receipt and its load (P95, minutes)
+    collection_latency_minutes: float = Field(default=5, gt=0)
+    # collection: a source silent this long, and twice its longest silence before, went quiet
+    collection_quiet_hours: float = Field(default=6, gt=0)
+
+
+class MaxLag(_Strict):
+    """Minutes since a source's newest delivery in raw.events after which it is stale."""
+
+    github: int = Field(default=60, ge=1)
+    gitlab: int = Field(default=60, ge=1)
+    pagerduty: int = Field(default=7 * 24 * 60, ge=1)  # incidents are rare: a week
+    metrics: int = Field(default=15, ge=1)  # health samples come every minute or so
+
+
+class Freshness(_Strict):
+    """The freshness checks on raw/events, one per source that ever delivered."""
+
+    max_lag_minutes: MaxLag = Field(default_factory=MaxLag)
 
 
 class RollbackBackend(_Strict):
@@ -235,6 +258,7 @@ class PlatformConfig(_Strict):
     models: ModelQuality = Field(default_factory=ModelQuality)
     quality: Quality = Field(default_factory=Quality)
     history_import: HistoryImport = Field(default_factory=HistoryImport)
+    freshness: Freshness = Field(default_factory=Freshness)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> PlatformConfig:

@@ -36,6 +36,7 @@ from dcicd_platform.automation.jobs import (
 from dcicd_platform.automation.landing_sensor import landing_sensor
 from dcicd_platform.automation.response_jobs import RESPONSE_JOBS
 from dcicd_platform.checks.asset_checks import quality_checks
+from dcicd_platform.checks.freshness import raw_events_freshness
 from dcicd_platform.home import Home
 from dcicd_platform.resources import (
     HomeResource,
@@ -60,7 +61,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             weekly_review,
             *import_assets,
         ],
-        asset_checks=quality_checks(),
+        asset_checks=[*quality_checks(), raw_events_freshness],
         jobs=[
             refresh_job,
             refresh_data_job,

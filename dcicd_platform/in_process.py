@@ -18,6 +18,7 @@ STAGE_OF = {
     "config": "marts",
     "core": "marts",
     "marts": "marts",
+    "ops": "marts",
     "ml__build_predictions": "scoring",
     "ml__build_duration_model": "training",
     "ml__build_outcome_model": "training",

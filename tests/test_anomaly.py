@@ -73,6 +73,8 @@ def test_the_demo_organisations_bad_deploys_are_found(demo):
     # False positive rate: good deployments judged critical, among all good ones.
     assert len(critical - bad) / (deployments - len(bad)) < 0.15
     assert {"build_duration", "ci_cost", "deployment_health"} <= set(found["kind"])
+    # Every run came by webhook, no source fell silent, no file came from the receiver.
+    assert "collection" not in set(found["kind"])
     assert found["anomaly_key"].is_unique().all()
     assert found["severity"].is_in(["info", "warning", "critical"]).all()
     assert found["explanation"].str.len_chars().min() > 20

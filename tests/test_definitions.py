@@ -91,6 +91,10 @@ EXPECTED_GRAPH = {
         "marts/production_deployments",
         "marts/deployment_changes",
     },
+    "ops/collection_arrivals": {"raw/events"},
+    "ops/collection_objects": {"ops/collection_arrivals"},
+    "ops/collection": {"ops/collection_objects"},
+    "ops/collection_gaps": {"ops/collection_objects"},
 }
 
 
@@ -109,6 +113,8 @@ ML_GRAPH = {
         "marts/ci_run_costs",
         "ml/build_predictions",
         "ml/model_quality",
+        "ops/collection_objects",
+        "raw/events",  # and its ledger raw.files: when each webhook was loaded
     },
     # Training comes after scoring: a run is scored by a model that has not learnt from it.
     "ml/build_duration_model": {"ml/build_predictions"},

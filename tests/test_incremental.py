@@ -39,6 +39,7 @@ def test_the_heavy_core_models_are_incremental():
         "core.health_samples",
         "core.pipeline_job_states",
         "core.pipeline_runs",
+        "ops.collection_arrivals",
     ]
 
 
@@ -50,6 +51,9 @@ def test_the_marts_over_jobs_recompute_by_key():
         "marts.ci_pipeline_daily",
         "marts.ci_run_costs",
         "marts.job_outcomes_by_sha",
+        "ops.collection",
+        "ops.collection_gaps",
+        "ops.collection_objects",
     ]
 
 

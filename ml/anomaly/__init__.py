@@ -18,6 +18,9 @@ expected values, a score, a severity and a one-line explanation; `store` upserts
   pass, and pass / marginal / fail; an incident the deployment caused within the rollback
   window fails it outright.
 - model_accuracy: a model version whose live quality is below its floor.
+- collection: webhooks that missed more than 1% of a repository's runs (the gaps the history
+  import filled, ops.collection), that are loaded more than 5 minutes after they arrive, or
+  that went quiet.
 
 The thresholds are the configuration's (`dcicd_platform.config.AnomalyThresholds`). Polars and
 SciPy are imported when a detector runs: importing this package (the asset graph reads `SQL`
