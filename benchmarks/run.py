@@ -10,6 +10,7 @@ BENCHMARKS = [
     "refresh.py",
     "commit_graph.py",
     "real_history.py",
+    "history_import.py",
     "receiver.py",
     "ml.py",
     "anomalies.py",

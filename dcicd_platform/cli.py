@@ -182,6 +182,29 @@ def import_github(repositories: tuple[str, ...], org: str | None, since: str, ap
     _import("github", list(repositories), since, api_url, org)
 
 
+@import_.command("gitlab")
+@click.argument("projects", nargs=-1, required=True)
+@_SINCE
+@click.option("--api-url", help="Self-managed GitLab: https://HOST (default gitlab.com).")
+def import_gitlab(projects: tuple[str, ...], since: str, api_url) -> None:
+    """Import GitLab projects (GROUP/PROJECT...) with token DCICD_GITLAB_TOKEN."""
+    bad = [p for p in projects if "/" not in p and not p.isdigit()]
+    if bad:
+        click.echo(f"error: {', '.join(bad)}: name projects as GROUP/PROJECT", err=True)
+        sys.exit(2)
+    _import("gitlab", list(projects), since, api_url)
+
+
+@import_.command("pagerduty")
+@click.option("--service", "services", multiple=True, help="A service id (repeatable).")
+@_SINCE
+@click.option("--api-url", help="Default https://api.pagerduty.com.")
+def import_pagerduty(services: tuple[str, ...], since: str, api_url) -> None:
+    """Import PagerDuty incidents and their log entries (token DCICD_PAGERDUTY_API_TOKEN):
+    of the services named, else of every service."""
+    _import("pagerduty", list(services) or ["*"], since, api_url)
+
+
 ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch", "weekly_report"]
 
 

@@ -12,7 +12,7 @@ import dagster as dg
 from dcicd_platform.resources import DUCKDB_POOL, HomeResource, SettingsResource
 from dcicd_platform.sources.http import ClientStats, Progress
 
-SOURCES = ("github",)
+SOURCES = ("github", "gitlab", "pagerduty")
 
 
 class _LogProgress(Progress):

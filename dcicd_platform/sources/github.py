@@ -26,6 +26,7 @@ RESULT_CAP = 1000  # GitHub returns at most 1,000 results of a filtered listing
 # and jobs"); a window of runs created before this horizon no longer changes.
 RERUN_HORIZON = timedelta(days=35)
 QUEUED = {"queued", "requested", "waiting", "pending"}
+MOVE_AFTER_PAGES = 10  # a `since` listing longer than this moves its `since` forward
 
 
 def token_headers(token: str) -> dict[str, str]:
@@ -183,15 +184,22 @@ class RepositoryImport:
         return found
 
     def _repository(self) -> dict:
-        page = self.client.get(self._path(""))
+        import json
+
+        known = self.state.get("repository")
+        page = self.client.get(self._path(""), etag=known and known.etag)
+        if page.status == 304:
+            return json.loads(known.watermark)
         data = page.data
-        return {
+        repository = {
             "id": data.get("id"),
             "full_name": data.get("full_name") or self.repo,
             "name": data.get("name"),
             "default_branch": data.get("default_branch") or "main",
             "html_url": data.get("html_url"),
         }
+        self._land([], [("repository", json.dumps(repository), page.etag, 1)])
+        return repository
 
     # -- workflow runs -----------------------------------------------------------------------
 
@@ -317,22 +325,43 @@ class RepositoryImport:
 
     # -- commits -----------------------------------------------------------------------------
 
-    def _commits_of(self, repository: dict, branch: str) -> None:
-        key = f"commits of {branch}"
+    def _since_listing(self, key: str, tail: str, params: dict, land_page) -> None:
+        """A listing filtered by `since`, asked again with the same `since` and its ETag (a
+        `304` when nothing is new); `since` moves on only when the listing grew past
+        MOVE_AFTER_PAGES, with one request for the new URL's ETag."""
         known = self.state.get(key)
-        since = known.watermark if known and known.watermark else iso(self.since)
-        newest = since
-        for page in self.client.pages(
-            self._path("/commits"), {"sha": branch, "since": since, "per_page": PER_PAGE}
-        ):
-            commits = page.data
-            envelopes = [commit_envelope(c, repository, branch, None) for c in commits]
+        asked = known.watermark if known and known.watermark else iso(self.since)
+        etag, pages, newest = None, 0, asked
+        base = {**params, "per_page": PER_PAGE}
+        for page in self._pages(tail, {**base, "since": asked}, known and known.etag):
+            if page.status == 304:
+                self.counts["pages not modified"] += 1
+                return
+            pages += 1
+            etag = etag or page.etag
+            newest = max(newest, land_page(page.data) or newest)
+        if pages > MOVE_AFTER_PAGES:
+            asked, etag = newest, self.client.get(self._path(tail), {**base, "since": newest}).etag
+        self._land([], [(key, asked, etag, pages)])
+
+    def _commits_of(self, repository: dict, branch: str) -> None:
+        def land(commits: list[dict]) -> str | None:
+            self._land([commit_envelope(c, repository, branch, None) for c in commits], [])
             self._commits.update(c["sha"] for c in commits)
             self.counts["commits"] += len(commits)
-            dates = [c["commit"]["committer"]["date"] for c in commits]
-            newest = max([newest, *dates])
-            self._land(envelopes, [])
-        self._land([], [(key, newest, None, len(self._commits))])
+            return max((c["commit"]["committer"]["date"] for c in commits), default=None)
+
+        self._since_listing(f"commits of {branch}", "/commits", {"sha": branch}, land)
+
+    def _pages(self, tail: str, params: dict, etag: str | None = None):
+        """Pages of a listing; none for an empty repository (409), a ref GitHub no longer has
+        (404: a deployed sha of a deleted branch) or a feature turned off (410: issues)."""
+        try:
+            yield from self.client.pages(self._path(tail), params, etag)
+        except ApiError as exc:
+            if exc.status not in (404, 409, 410):
+                raise
+            self.counts["listings unavailable"] += 1
 
     def _deployed_ancestors(self, repository: dict) -> None:
         """Each deployed sha's history, for a sha not on the default branch's listing."""
@@ -341,8 +370,8 @@ class RepositoryImport:
             if sha in self._commits or self.state.get(key):
                 continue
             walked = 0
-            for page in self.client.pages(
-                self._path("/commits"), {"sha": sha, "since": iso(self.since), "per_page": PER_PAGE}
+            for page in self._pages(
+                "/commits", {"sha": sha, "since": iso(self.since), "per_page": PER_PAGE}
             ):
                 fresh = [c for c in page.data if c["sha"] not in self._commits]
                 self._commits.update(c["sha"] for c in page.data)
@@ -391,21 +420,14 @@ class RepositoryImport:
         self._land([], [(key, newest, None, self.counts["pull requests"])])
 
     def _incident_issues(self, repository: dict) -> None:
-        key = "incident issues"
-        known = self.state.get(key)
-        since = known.watermark if known and known.watermark else iso(self.since)
-        newest, found = since, 0
-        for page in self.client.pages(
-            self._path("/issues"),
-            {"labels": "incident", "state": "all", "sort": "updated", "direction": "desc",
-             "since": since, "per_page": PER_PAGE},
-        ):  # fmt: skip
-            issues = [i for i in page.data if "pull_request" not in i]
-            found += len(issues)
-            newest = max([newest, *(i["updated_at"] for i in issues)])
+        def land(items: list[dict]) -> str | None:
+            issues = [i for i in items if "pull_request" not in i]
             self._land([issue_envelope(i, repository) for i in issues], [])
-        self.counts["incident issues"] += found
-        self._land([], [(key, newest, None, found)])
+            self.counts["incident issues"] += len(issues)
+            return max((i["updated_at"] for i in issues), default=None)
+
+        params = {"labels": "incident", "state": "all", "sort": "updated", "direction": "desc"}
+        self._since_listing("incident issues", "/issues", params, land)
 
 
 def import_repository(

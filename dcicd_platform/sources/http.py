@@ -38,11 +38,18 @@ class ApiError(RuntimeError):
 class _Retry(Exception):
     """An answer worth asking again: `wait_s` when the provider said how long, else backoff."""
 
-    def __init__(self, reason: str, wait_s: float | None = None, rate_limit: bool = False):
+    def __init__(
+        self,
+        reason: str,
+        wait_s: float | None = None,
+        rate_limit: bool = False,
+        reset_at: float | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.wait_s = wait_s
         self.rate_limit = rate_limit
+        self.reset_at = reset_at  # epoch seconds the provider named, if it named one
 
 
 @dataclass
@@ -66,7 +73,8 @@ class ClientStats:
     retries: int = 0
     rate_limit_waits: int = 0
     waited_s: float = 0.0
-    waits: list[tuple[float, float | None]] = field(default_factory=list)  # (waited, reset at)
+    # Each rate-limit wait: (began, seconds, the reset it waited for), epoch seconds.
+    waits: list[tuple[float, float, float | None]] = field(default_factory=list)
 
 
 class Progress:
@@ -149,11 +157,17 @@ class ApiClient:
         except _Retry as exc:
             raise ApiError(0, url, f"gave up after {MAX_ATTEMPTS} attempts: {exc.reason}") from exc
 
-    def pages(self, url: str, params: dict | None = None) -> Iterator[ApiPage]:
-        """Every page of a listing, following `Link: rel="next"` (GitHub, GitLab)."""
-        page = self.get(url, params)
+    def pages(
+        self, url: str, params: dict | None = None, etag: str | None = None
+    ) -> Iterator[ApiPage]:
+        """Every page of a listing, following `Link: rel="next"` (GitHub, GitLab).
+
+        With `etag`, the first page is asked conditionally: a 304 is the only page yielded
+        (nothing changed, and it cost no quota).
+        """
+        page = self.get(url, params, etag=etag)
         yield page
-        while page.next_url:
+        while page.status != 304 and page.next_url:
             page = self.get(page.next_url)
             yield page
 
@@ -208,11 +222,14 @@ class ApiClient:
         headers = response.headers
         retry_after = _header(headers, "Retry-After")
         if retry_after is not None:
-            raise _Retry("secondary rate limit", float(retry_after), rate_limit=True)
+            wait = float(retry_after)
+            raise _Retry("secondary rate limit", wait, rate_limit=True, reset_at=self._now() + wait)
         remaining = _header(headers, "X-RateLimit-Remaining", "RateLimit-Remaining")
         reset = self._reset_at(headers)
         if reset is not None and (remaining is None or int(float(remaining)) <= 0):
-            raise _Retry("rate limit", max(0.0, reset - self._now()), rate_limit=True)
+            raise _Retry(
+                "rate limit", max(0.0, reset - self._now()), rate_limit=True, reset_at=reset
+            )
         message = _message(response)
         if "rate limit" in message.lower() or response.status_code == 429:
             raise _Retry("secondary rate limit", SECONDARY_DEFAULT_WAIT_S, rate_limit=True)
@@ -249,8 +266,7 @@ class ApiClient:
         exc = retry_state.outcome.exception()
         seconds = retry_state.next_action.sleep
         if isinstance(exc, _Retry) and exc.rate_limit:
-            reset = self._now() + seconds
-            self._record_wait(seconds, exc.reason, reset)
+            self._record_wait(seconds, exc.reason, exc.reset_at)
         else:
             self.stats.retries += 1
             self.progress.waiting(seconds, f"retrying after {exc}")
@@ -258,7 +274,7 @@ class ApiClient:
     def _record_wait(self, seconds: float, reason: str, reset_at: float | None) -> None:
         self.stats.rate_limit_waits += 1
         self.stats.waited_s += seconds
-        self.stats.waits.append((seconds, reset_at))
+        self.stats.waits.append((self._now(), seconds, reset_at))
         self.progress.waiting(seconds, reason)
 
 

@@ -31,7 +31,7 @@ class Provider:
 
 
 def providers() -> dict[str, Provider]:
-    from dcicd_platform.sources import github
+    from dcicd_platform.sources import github, gitlab, pagerduty
 
     return {
         "github": Provider(
@@ -41,7 +41,32 @@ def providers() -> dict[str, Provider]:
             github.token_headers,
             github.import_repository,
         ),
+        "gitlab": Provider(
+            "gitlab",
+            "DCICD_GITLAB_TOKEN",
+            "https://gitlab.com/api/v4",
+            gitlab.token_headers,
+            gitlab.import_project,
+        ),
+        "pagerduty": Provider(
+            "pagerduty",
+            "DCICD_PAGERDUTY_API_TOKEN",
+            "https://api.pagerduty.com",
+            pagerduty.token_headers,
+            pagerduty.import_service,
+        ),
     }
+
+
+def api_base(source: str, api_url: str | None) -> str:
+    """The API's base URL: the provider's default, or the one given; a self-managed GitLab may
+    be named by its host alone (`https://gitlab.example.com` means its `/api/v4`)."""
+    if not api_url:
+        return providers()[source].default_api_url
+    api_url = api_url.rstrip("/")
+    if source == "gitlab" and not api_url.endswith("/api/v4"):
+        return api_url + "/api/v4"
+    return api_url
 
 
 @dataclass
@@ -151,6 +176,7 @@ def run_import(
     if source not in known:
         raise ValueError(f"unknown source {source!r}: one of {', '.join(sorted(known))}")
     provider = known[source]
+    home.prepare()
     started = time.monotonic()
     now = now or datetime.now(UTC)
     summary = ImportSummary(source, list(scopes))
@@ -161,7 +187,7 @@ def run_import(
         return f"{source}: {sum(w.envelopes for w in writers):,} objects landed"
 
     client = ApiClient(
-        api_url or provider.default_api_url,
+        api_base(source, api_url),
         provider.headers(token),
         progress=progress or TerminalProgress(landed),
     )
@@ -206,5 +232,5 @@ def organisation_scopes(source: str, org: str, token: str, api_url: str | None) 
     if source != "github":
         raise ValueError(f"--org is for GitHub organisations, not {source}")
     provider = providers()[source]
-    with ApiClient(api_url or provider.default_api_url, provider.headers(token)) as client:
+    with ApiClient(api_base(source, api_url), provider.headers(token)) as client:
         return github.organisation_repositories(client, org)
