@@ -146,6 +146,7 @@ ARGUMENTS = {
     "act": [],
     "approve": ["deployment_health:0123456789abcdef"],
     "demo": [],
+    "import": ["github", "acme/payments-api"],
     "ingest": ["exports"],
     "query": ["SELECT 1"],
     "refresh": [],
