@@ -183,12 +183,21 @@ class ProjectImport:
         found = known.objects if known else 0
         params = {"ref_name": branch, "since": since, "per_page": PER_PAGE}
         newest = since
-        for page in self.client.pages(self._path("/repository/commits"), params):
-            commits = page.data
-            self.counts["commits"] += len(commits)
-            found += len(commits)
-            newest = max([newest, *(iso_of(c["committed_date"]) for c in commits)])
-            self._land([objects.commit_envelope(project, c, branch=branch) for c in commits], [])
+        try:
+            for page in self.client.pages(self._path("/repository/commits"), params):
+                commits = page.data
+                self.counts["commits"] += len(commits)
+                found += len(commits)
+                newest = max([newest, *(iso_of(c["committed_date"]) for c in commits)])
+                self._land(
+                    [objects.commit_envelope(project, c, branch=branch) for c in commits], []
+                )
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            # An empty repository, or a default branch GitLab no longer has: no history.
+            self.counts["listings unavailable"] += 1
+            return
         # Commits land newest first: the watermark moves only once the whole listing is read.
         self._land([], [(key, newest, None, found)])
 
