@@ -363,3 +363,102 @@ def test_gitlab_and_pagerduty_come_in_through_the_command(tmp_path, monkeypatch)
             "SELECT count(*) FROM core.incidents WHERE source = 'pagerduty'"
         ).fetchone()[0]
         assert incidents == 3
+
+
+def _deployments_and_pushes(gh) -> list[dict]:
+    """Production deployments of every 4th head sha on main (the fake serves them), and the
+    webhook deliveries of the same: each deployment's statuses, and one push per commit."""
+    import copy
+    import json
+
+    from tests.helpers import FIXTURES
+
+    example = json.loads((FIXTURES / "github/deployment_status/payload.json").read_text())
+    data = gh.repo(REPO)
+    repository = {"full_name": REPO, "default_branch": "main"}
+    commits = sorted(data.commits.values(), key=lambda c: c["commit"]["committer"]["date"])
+    hooks = []
+    for n, commit in enumerate(commits):
+        hooks.append({
+            "delivery_id": f"push-{n}", "source": "github", "event_type": "push",
+            "received_at": commit["commit"]["committer"]["date"],
+            "payload": {
+                "ref": "refs/heads/main", "after": commit["sha"], "forced": False,
+                "repository": repository,
+                "commits": [{"id": commit["sha"], "timestamp": commit["commit"]["author"]["date"],
+                             "author": {"name": "person", "email": "person@example.com"}}],
+            },
+        })  # fmt: skip
+    for n, commit in enumerate(commits[3::4]):
+        at = commit["commit"]["committer"]["date"].replace("Z", "")
+        deployed = f"{at[:14]}59:00Z"  # within the hour the commit was made
+        deployment = copy.deepcopy(example["deployment"]) | {
+            "id": 9000 + n, "sha": commit["sha"], "ref": "main", "environment": "production",
+            "created_at": deployed, "updated_at": deployed,
+        }  # fmt: skip
+        status = copy.deepcopy(example["deployment_status"]) | {
+            "id": 8000 + n, "state": "success", "environment": "production",
+            "created_at": deployed, "updated_at": deployed,
+        }  # fmt: skip
+        data.put_deployment(deployment, [status])
+        hooks.append({
+            "delivery_id": f"deploy-{n}", "source": "github", "event_type": "deployment_status",
+            "received_at": deployed,
+            "payload": {"action": "created", "deployment": deployment,
+                        "deployment_status": status, "repository": repository},
+        })  # fmt: skip
+    return hooks
+
+
+# Which rule found a change, and when it was pushed: the import knows no push.
+ONLY_PUSHES_SAY = ("found_by", "pushed_at")
+DORA_TABLES = {
+    "marts.production_deployments": "deployment_key",
+    "marts.deployment_changes": "deployment_key, sha",
+    "marts.dora_metrics": "ALL",
+    "marts.deployment_cost": "deployment_key",
+}
+
+
+def test_dora_tables_from_an_import_equal_those_from_webhooks(served, small_cap, tmp_path):
+    """Deployments with their commits, imported (the commit graph) or delivered by webhooks
+    (pushes): the same DORA tables."""
+    from dcicd_platform.ingest.loader import load_file
+
+    gh, _ = served
+    hooks = _deployments_and_pushes(gh)
+    home = Home(tmp_path / "home")
+    _import(home, gh)
+    with duckdb.connect(str(tmp_path / "hooks.duckdb")) as conn:
+        every = real_history.envelopes(days=DAYS) + hooks
+        load_file(conn, write_envelopes(tmp_path / "hooks.ndjson", every))
+        build_core(conn)
+        delivered = {t: _without(conn, t, o, *ONLY_PUSHES_SAY) for t, o in DORA_TABLES.items()}
+    with duckdb.connect(str(home.warehouse)) as conn:
+        build_core(conn)
+        imported = {t: _without(conn, t, o, *ONLY_PUSHES_SAY) for t, o in DORA_TABLES.items()}
+        found_by = conn.execute(
+            "SELECT found_by, count(*) FROM marts.deployment_changes GROUP BY ALL"
+        ).fetchall()
+        assert [f for f, _ in found_by] == ["commit_graph"], found_by
+    assert imported["marts.deployment_changes"], "no changes: the test would prove nothing"
+    for table in DORA_TABLES:
+        assert imported[table] == delivered[table], table
+
+
+def _without(conn, table: str, order: str, *columns: str) -> list[tuple]:
+    present = [c for c in columns if c in _columns(conn, table)]
+    skip = f" EXCLUDE ({', '.join(present)})" if present else ""
+    return conn.execute(f"SELECT *{skip} FROM {table} ORDER BY {order}").fetchall()
+
+
+def _columns(conn, table: str) -> set[str]:
+    schema, name = table.split(".")
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
