@@ -462,3 +462,43 @@ def _columns(conn, table: str) -> set[str]:
             [schema, name],
         ).fetchall()
     }
+
+
+def test_the_hourly_job_imports_what_the_configuration_lists(
+    served, small_cap, tmp_path, monkeypatch
+):
+    """The import/github asset, materialized by the history_import job through Dagster, with
+    the repository and the API named in dcicd.yaml; its schedule skips when nothing is listed."""
+    import dagster as dg
+
+    from dcicd_platform.assets.history_import import hourly_history_import
+    from dcicd_platform.definitions import build_definitions
+
+    gh, (runs, jobs) = served
+    home = Home(tmp_path / "home").prepare()
+    config = tmp_path / "dcicd.yaml"
+    config.write_text(
+        f"history_import:\n  since: '{DAYS[0]}'\n"
+        f"  github:\n    repositories: [{REPO}]\n    api_url: {gh.url}\n"
+    )
+    monkeypatch.setenv("DCICD_GITHUB_TOKEN", "t")
+    defs = build_definitions(home, config_file=str(config))
+    job = defs.resolve_job_def("history_import")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    found = result.asset_materializations_for_node("import__github")[0].metadata
+    assert found["scopes"].value == REPO
+    assert found["loaded"].value >= runs + jobs
+    nothing = result.asset_materializations_for_node("import__gitlab")[0].metadata
+    assert nothing["scopes"].value == "none configured"
+    with duckdb.connect(str(home.warehouse), read_only=True) as conn:
+        kinds = dict(
+            conn.execute("SELECT event_type, count(*) FROM raw.events GROUP BY ALL").fetchall()
+        )
+    assert (kinds["workflow_run"], kinds["workflow_job"]) == (runs, jobs)
+
+    (tmp_path / "empty.yaml").write_text("")
+    monkeypatch.setenv("DCICD_CONFIG", str(tmp_path / "empty.yaml"))
+    assert isinstance(hourly_history_import(dg.build_schedule_context()), dg.SkipReason)
+    monkeypatch.setenv("DCICD_CONFIG", str(config))
+    assert isinstance(hourly_history_import(dg.build_schedule_context()), dg.RunRequest)
