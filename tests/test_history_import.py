@@ -502,3 +502,32 @@ def test_the_hourly_job_imports_what_the_configuration_lists(
     assert isinstance(hourly_history_import(dg.build_schedule_context()), dg.SkipReason)
     monkeypatch.setenv("DCICD_CONFIG", str(config))
     assert isinstance(hourly_history_import(dg.build_schedule_context()), dg.RunRequest)
+
+
+def test_issues_labelled_incident_come_in_as_incidents(served, small_cap, tmp_path):
+    import json
+
+    from tests.helpers import FIXTURES
+
+    gh, _ = served
+    example = json.loads((FIXTURES / "github/issues/labeled.payload.json").read_text())["issue"]
+    incident = example | {
+        "number": 7, "id": 700, "state": "closed", "labels": [{"name": "incident"}],
+        "created_at": "2026-05-30T10:00:00Z", "updated_at": "2026-05-30T12:00:00Z",
+        "closed_at": "2026-05-30T12:00:00Z",
+    }  # fmt: skip
+    data = gh.repo(REPO)
+    data.put_issue(incident)
+    data.put_issue(example | {"number": 8, "id": 800, "labels": [{"name": "bug"}],
+                              "updated_at": "2026-05-30T12:00:00Z"})  # fmt: skip
+    home = Home(tmp_path / "home")
+    summary = _import(home, gh)
+    assert summary.counts["incident issues"] == 1
+    with duckdb.connect(str(home.warehouse)) as conn:
+        build_core(conn)
+        found = conn.execute(
+            "SELECT incident_key, opened_at, resolved_at FROM core.incidents"
+        ).fetchall()
+    assert [(k, o.isoformat(), r.isoformat()) for k, o, r in found] == [
+        ("github:700", "2026-05-30T10:00:00+00:00", "2026-05-30T12:00:00+00:00")
+    ]
