@@ -36,9 +36,9 @@ test-deps:
 test: install test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q
-	TZ=America/Los_Angeles $(BIN)/pytest -q -m dates
-	TZ=Asia/Kolkata $(BIN)/pytest -q -m dates
+	$(BIN)/pytest -q -n auto
+	TZ=America/Los_Angeles $(BIN)/pytest -q -n auto -m dates
+	TZ=Asia/Kolkata $(BIN)/pytest -q -n auto -m dates
 
 lint: install
 	$(BIN)/ruff check .

@@ -132,7 +132,9 @@ def test_refresh_builds_core_tables(loaded, home):
     from dcicd_platform.definitions import build_definitions
     from dcicd_platform.home import Home
 
-    assets = build_definitions(Home(home)).resolve_asset_graph().materializable_asset_keys
+    graph = build_definitions(Home(home)).resolve_asset_graph()
+    # Every asset but the history import (only its own job calls the providers' APIs).
+    assets = [k for k in graph.materializable_asset_keys if k.path[0] != "import"]
     assert f"refresh: {len(assets)} assets materialized" in result.stdout
     jobs = dcicd(
         home, "query", "SELECT job_name, conclusion FROM core.pipeline_jobs", "--format", "csv"
