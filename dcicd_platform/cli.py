@@ -124,16 +124,24 @@ def _refresh(home: Home, job_name: str = "refresh") -> dict[str, float]:
     return done.stages
 
 
-def _import(source: str, scopes: list[str], since: str, api_url: str | None, org=None) -> None:
-    """Run one history import in this process and print its summary (progress on stderr)."""
+def _import(source: str, scopes: list[str], since: str | None, api_url: str | None, org=None):
+    """Run one history import in this process and print its summary (progress on stderr).
+
+    What the command line leaves out comes from `history_import` in the configuration: the
+    repositories (projects, services), the API's address and how far back.
+    """
     from datetime import UTC, datetime
 
+    from dcicd_platform.config import load_config
     from dcicd_platform.sources import run
     from dcicd_platform.sources.http import ApiError
 
+    configured = load_config().history_import
     provider = run.providers()[source]
+    api_url = api_url or configured.api_url(source)
+    scopes = scopes or list(configured.scopes(source))
     try:
-        start = run.parse_since(since, datetime.now(UTC))
+        start = run.parse_since(since or configured.since, datetime.now(UTC))
         token = run.token_for(provider)
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -141,18 +149,24 @@ def _import(source: str, scopes: list[str], since: str, api_url: str | None, org
     home = _home()
     try:
         if org:
-            scopes = list(
-                dict.fromkeys([*scopes, *run.organisation_scopes(source, org, token, api_url)])
-            )
+            listed = run.organisation_scopes(source, org, token, api_url)
+            scopes = list(dict.fromkeys([*scopes, *listed]))
         if not scopes:
-            click.echo("error: name at least one repository (or --org)", err=True)
+            click.echo(
+                f"error: name at least one to import (or list them under history_import.{source}"
+                " in dcicd.yaml)",
+                err=True,
+            )
             sys.exit(2)
         summary = run.run_import(home, source, scopes, since=start, token=token, api_url=api_url)
     except ApiError as exc:
-        _fail(str(exc))
+        _fail(run.explain(exc, provider))
     for line in summary.lines():
         click.echo(line)
-    click.echo("then: dcicd refresh")
+    if summary.loaded:
+        click.echo("then: dcicd refresh --job refresh_data (or wait for the hourly refresh)")
+    if summary.failures:
+        sys.exit(1)
 
 
 @main.group("import", cls=_Main)
@@ -162,9 +176,9 @@ def import_() -> None:
 
 _SINCE = click.option(
     "--since",
-    default="90d",
-    show_default=True,
-    help="How far back: a number of days (90d) or a date (2026-03-01).",
+    default=None,
+    help="How far back: a number of days (90d) or a date (2026-03-01). Default:"
+    " history_import.since in dcicd.yaml (90d).",
 )
 
 
@@ -172,8 +186,11 @@ _SINCE = click.option(
 @click.argument("repositories", nargs=-1)
 @click.option("--org", help="Every repository of this organisation too.")
 @_SINCE
-@click.option("--api-url", help="GitHub Enterprise: https://HOST/api/v3 (default api.github.com).")
-def import_github(repositories: tuple[str, ...], org: str | None, since: str, api_url) -> None:
+@click.option(
+    "--api-url",
+    help="GitHub Enterprise: https://HOST/api/v3 (default: history_import.github.api_url).",
+)
+def import_github(repositories: tuple[str, ...], org: str | None, since, api_url) -> None:
     """Import GitHub repositories (OWNER/REPO...) with token DCICD_GITHUB_TOKEN."""
     bad = [r for r in repositories if r.count("/") != 1]
     if bad:
@@ -183,10 +200,14 @@ def import_github(repositories: tuple[str, ...], org: str | None, since: str, ap
 
 
 @import_.command("gitlab")
-@click.argument("projects", nargs=-1, required=True)
+@click.argument("projects", nargs=-1)
 @_SINCE
-@click.option("--api-url", help="Self-managed GitLab: https://HOST (default gitlab.com).")
-def import_gitlab(projects: tuple[str, ...], since: str, api_url) -> None:
+@click.option(
+    "--api-url",
+    help="Self-managed GitLab: https://HOST or https://HOST/api/v4 (default:"
+    " history_import.gitlab.api_url).",
+)
+def import_gitlab(projects: tuple[str, ...], since, api_url) -> None:
     """Import GitLab projects (GROUP/PROJECT...) with token DCICD_GITLAB_TOKEN."""
     bad = [p for p in projects if "/" not in p and not p.isdigit()]
     if bad:
@@ -199,10 +220,15 @@ def import_gitlab(projects: tuple[str, ...], since: str, api_url) -> None:
 @click.option("--service", "services", multiple=True, help="A service id (repeatable).")
 @_SINCE
 @click.option("--api-url", help="Default https://api.pagerduty.com.")
-def import_pagerduty(services: tuple[str, ...], since: str, api_url) -> None:
+def import_pagerduty(services: tuple[str, ...], since, api_url) -> None:
     """Import PagerDuty incidents and their log entries (token DCICD_PAGERDUTY_API_TOKEN):
-    of the services named, else of every service."""
-    _import("pagerduty", list(services) or ["*"], since, api_url)
+    of the services named (or listed under history_import.pagerduty), else of every one."""
+    configured = list(services)
+    if not configured:
+        from dcicd_platform.config import load_config
+
+        configured = load_config().history_import.pagerduty.services or ["*"]
+    _import("pagerduty", configured, since, api_url)
 
 
 ASSET_JOBS = ["refresh", "refresh_data", "score", "retrain", "watch", "weekly_report"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -233,6 +233,14 @@ class HistoryImport(_Strict):
     github: GitHubImport = Field(default_factory=GitHubImport)
     gitlab: GitLabImport = Field(default_factory=GitLabImport)
     pagerduty: PagerDutyImport = Field(default_factory=PagerDutyImport)
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _a_date_is_a_date(cls, value: object) -> object:
+        """YAML reads `since: 2026-03-01` as a date: take it as the day it names."""
+        import datetime
+
+        return value.isoformat() if isinstance(value, datetime.date) else value
 
     def scopes(self, source: str) -> list[str]:
         """The repositories, projects or services configured for a source."""

@@ -531,3 +531,68 @@ def test_issues_labelled_incident_come_in_as_incidents(served, small_cap, tmp_pa
     assert [(k, o.isoformat(), r.isoformat()) for k, o, r in found] == [
         ("github:700", "2026-05-30T10:00:00+00:00", "2026-05-30T12:00:00+00:00")
     ]
+
+
+def test_an_import_stopped_between_two_pages_of_a_window_resumes_whole(served, tmp_path):
+    """Stopped after a window's first page (here by an answer it cannot go on from), the next
+    import finds that page unchanged (304) and still reads the rest of the window."""
+    gh, (runs, jobs) = served
+    gh.runs_result_cap = 1000  # the 174 runs: one window of two pages
+    home = Home(tmp_path / "home")
+    gh.fail_status = 404
+    # Request 1 asks for the repository, 2 the window's first page, 3-102 its runs' jobs,
+    # 103 the second page: it fails, and the import stops there.
+    gh.fail_requests = {103}
+    stopped = _import(home, gh, flush_every_s=0)
+    assert [scope for scope, _ in stopped.failures] == [REPO]
+    with duckdb.connect(str(home.warehouse)) as conn:  # the first page's runs were loaded
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM raw.events WHERE event_type = 'workflow_run'"
+            ).fetchone()[0]
+            == 100
+        )
+    gh.fail_requests = set()
+    resumed = _import(home, gh)
+    assert not resumed.failures
+    assert resumed.counts["workflow runs"] == runs - 100
+    with duckdb.connect(str(home.warehouse)) as conn:
+        kinds = dict(
+            conn.execute("SELECT event_type, count(*) FROM raw.events GROUP BY ALL").fetchall()
+        )
+    assert (kinds["workflow_run"], kinds["workflow_job"]) == (runs, jobs)
+
+
+def test_a_repository_the_token_cannot_read_stops_only_itself(served, small_cap, tmp_path):
+    gh, (runs, _) = served
+    home = Home(tmp_path / "home")
+    summary = run_import(
+        home, "github", ["nobody/nothing", REPO], since=SINCE, token="t", api_url=gh.url, now=NOW
+    )
+    assert [scope for scope, _ in summary.failures] == ["nobody/nothing"]
+    assert "DCICD_GITHUB_TOKEN" in summary.failures[0][1]
+    assert summary.counts["workflow runs"] == runs
+    assert summary.lines()[-1].startswith("failed: nobody/nothing: not found")
+
+
+def test_the_command_takes_what_the_configuration_lists(served, tmp_path, monkeypatch):
+    """`dcicd import github` with nothing named imports history_import's repositories, from its
+    API address and since its date (a YAML date, unquoted, as the example writes it)."""
+    from click.testing import CliRunner
+
+    from dcicd_platform.cli import main
+
+    gh, (runs, _) = served
+    gh.runs_result_cap = 1000
+    config = tmp_path / "dcicd.yaml"
+    config.write_text(
+        f"history_import:\n  since: {DAYS[0]}\n"
+        f"  github:\n    repositories: [{REPO}]\n    api_url: {gh.url}\n"
+    )
+    monkeypatch.setenv("DCICD_CONFIG", str(config))
+    monkeypatch.setenv("DCICD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DCICD_GITHUB_TOKEN", "t")
+    result = CliRunner().invoke(main, ["import", "github"])
+    assert result.exit_code == 0, result.output
+    assert f"{runs} workflow runs" in result.stdout
+    assert "then: dcicd refresh" in result.stdout

@@ -216,17 +216,21 @@ class RepositoryImport:
                 for part in split(start, end):
                     self._runs_window(repository, *part)
             else:
-                self.counts["run windows settled"] += 1
+                self.counts["run windows complete before"] += 1
             return
         params = {"created": created_filter(start, end), "per_page": PER_PAGE}
         first = self._runs_page(key, params, 1)
+        # The window's size is on its first page; unchanged (304), it is what that page said
+        # when it was read, which its state row keeps (a window read only in part included).
         total = (
-            first.data["total_count"] if first.status == 200 else (known.objects if known else 0)
+            first.data["total_count"]
+            if first.status == 200
+            else self.state.get(f"{key} page 1").objects
         )
-        too_many = total >= RESULT_CAP and end - start > timedelta(seconds=2)
-        unchanged_split = first.status == 304 and known and known.watermark == "split"
-        if (first.status == 200 and too_many) or unchanged_split:
-            self._land([], [(key, "split", None, total), (f"{key} page 1", None, first.etag, 0)])
+        if total >= RESULT_CAP and end - start > timedelta(seconds=2):
+            self._land(
+                [], [(key, "split", None, total), (f"{key} page 1", None, first.etag, total)]
+            )
             for part in split(start, end):
                 self._runs_window(repository, *part)
             return
@@ -249,7 +253,9 @@ class RepositoryImport:
         runs = page.data["workflow_runs"]
         for run in runs:
             envelopes += self._run_and_jobs(run, repository, puts)
-        puts.append((f"{key} page {number}", None, page.etag, len(runs)))
+        # The first page's row keeps the window's size, the others their own.
+        size = page.data["total_count"] if number == 1 else len(runs)
+        puts.append((f"{key} page {number}", None, page.etag, size))
         self._land(envelopes, puts)
 
     def _run_and_jobs(self, run: dict, repository: dict, puts: list) -> list[dict]:
@@ -361,7 +367,7 @@ class RepositoryImport:
         except ApiError as exc:
             if exc.status not in (404, 409, 410):
                 raise
-            self.counts["listings unavailable"] += 1
+            self.counts[f"{tail.strip('/')} listing unavailable (HTTP {exc.status})"] += 1
 
     def _deployed_ancestors(self, repository: dict) -> None:
         """Each deployed sha's history, for a sha not on the default branch's listing."""
@@ -388,7 +394,7 @@ class RepositoryImport:
         key = "pull requests"
         known = self.state.get(key)
         floor = max(iso(self.since), (known.watermark if known and known.watermark else ""))
-        newest = floor
+        newest, first_etag = floor, None
         number = 1
         while True:
             page_key = f"pull requests page {number}"
@@ -412,12 +418,21 @@ class RepositoryImport:
                 self.counts["pull requests"] += 1
                 self.counts["reviews"] += len(reviews)
                 newest = max(newest, pull["updated_at"])
-            puts = [(page_key, None, page.etag, len(page.data))] if number == 1 else []
-            self._land(envelopes, puts)
+            if number == 1:
+                first_etag = page.etag
+            self._land(envelopes, [])
             if len(fresh) < len(page.data) or len(page.data) < PER_PAGE:
                 break
             number += 1
-        self._land([], [(key, newest, None, self.counts["pull requests"])])
+        # Only now is the first page's ETag worth keeping: asked again unchanged, it says the
+        # whole pass is still current (an interrupted pass leaves none, and is asked again).
+        self._land(
+            [],
+            [
+                (key, newest, None, self.counts["pull requests"]),
+                ("pull requests page 1", None, first_etag, 0),
+            ],
+        )
 
     def _incident_issues(self, repository: dict) -> None:
         def land(items: list[dict]) -> str | None:

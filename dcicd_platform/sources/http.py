@@ -30,7 +30,7 @@ class ApiError(RuntimeError):
     """An answer the import cannot go on from (bad token, no access, not found, ...)."""
 
     def __init__(self, status: int, url: str, message: str) -> None:
-        super().__init__(f"{status} from {url}: {message}")
+        super().__init__(f"{status} from {url}: {message}" if status else f"{url}: {message}")
         self.status = status
         self.url = url
 
@@ -155,7 +155,11 @@ class ApiClient:
         try:
             return retrying(self._get_once, url, params, etag)
         except _Retry as exc:
-            raise ApiError(0, url, f"gave up after {MAX_ATTEMPTS} attempts: {exc.reason}") from exc
+            raise ApiError(
+                0,
+                f"{self.base_url}{url}" if url.startswith("/") else url,
+                f"gave up after {MAX_ATTEMPTS} attempts: {exc.reason}",
+            ) from exc
 
     def pages(
         self, url: str, params: dict | None = None, etag: str | None = None
@@ -181,8 +185,10 @@ class ApiClient:
         self.stats.requests += 1
         try:
             response = self._http.get(url, params=params, headers=headers)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ApiError(0, f"{self.base_url}{url}", f"not a usable address: {exc}") from exc
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+            raise _Retry(f"could not reach {self.base_url}: {type(exc).__name__}: {exc}") from exc
         finally:
             self.progress.requested(self.stats)
         self._note_budget(response.headers)

@@ -83,6 +83,7 @@ class ImportSummary:
     duplicates: int = 0
     quarantined: int = 0
     elapsed_s: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (scope, why)
 
     def lines(self) -> list[str]:
         found = ", ".join(f"{n:,} {kind}" for kind, n in sorted(self.counts.items()) if n)
@@ -94,6 +95,7 @@ class ImportSummary:
             f"{self.envelopes:,} envelopes in {len(self.files)} files: {self.loaded:,} loaded,"
             f" {self.duplicates:,} duplicates, {self.quarantined:,} quarantined"
             f" in {self.elapsed_s:.1f} s",
+            *(f"failed: {scope}: {why}" for scope, why in self.failures),
         ]
 
 
@@ -104,7 +106,7 @@ class TerminalProgress(Progress):
         self._label = label
         self._every_s = every_s
         self._out = out
-        self._last = 0.0
+        self._last = time.monotonic()  # the first line after every_s: a quick import prints none
 
     def requested(self, stats: ClientStats) -> None:
         now = time.monotonic()
@@ -119,7 +121,7 @@ class TerminalProgress(Progress):
 
     def waiting(self, seconds: float, reason: str) -> None:
         until = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%H:%M:%S UTC")
-        print(f"waiting {seconds:.0f} s ({reason}), until {until}", file=self._out, flush=True)
+        print(f"waiting {seconds:.1f} s ({reason}), until {until}", file=self._out, flush=True)
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -134,6 +136,18 @@ def parse_since(text: str, now: datetime) -> datetime:
             f"--since {text!r}: give a number of days (90d) or a date (2026-03-01)"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def explain(exc, provider: Provider) -> str:
+    """An API refusal in a user's terms: what to check, by status."""
+    hints = {
+        401: f"the token in {provider.token_variable} was refused",
+        403: f"the token in {provider.token_variable} may not read this",
+        404: f"not found: check the name, and that the token in {provider.token_variable}"
+        " can see it (providers answer 404 for what a token may not read)",
+    }
+    hint = hints.get(exc.status)
+    return f"{hint} ({exc})" if hint else str(exc)
 
 
 def token_for(provider: Provider, environ=os.environ) -> str:
@@ -169,7 +183,7 @@ def run_import(
     from dcicd_platform.ingest.loader import discover, load_files
     from dcicd_platform.resources import warehouse_resource
     from dcicd_platform.sources.envelopes import EnvelopeWriter
-    from dcicd_platform.sources.http import ApiClient
+    from dcicd_platform.sources.http import ApiClient, ApiError
     from dcicd_platform.sources.state import ImportState
 
     known = providers()
@@ -203,12 +217,18 @@ def run_import(
                     state.flush()
                     last_flush[0] = time.monotonic()
 
-            summary.counts += provider.import_scope(
-                client, scope, since, now, writer, state, checkpoint
-            )
-            state.flush()
-            summary.files += writer.files
-            summary.envelopes += writer.envelopes
+            try:
+                summary.counts += provider.import_scope(
+                    client, scope, since, now, writer, state, checkpoint
+                )
+            except ApiError as exc:
+                # One repository the token cannot read stops only itself: what it landed and
+                # what the others bring still load, and the summary names it.
+                summary.failures.append((scope, explain(exc, provider)))
+            finally:
+                state.flush()  # only what landed whole is recorded: a rerun resumes from it
+                summary.files += writer.files
+                summary.envelopes += writer.envelopes
     summary.stats = client.stats
     folder = home.landing / "import" / source
     with warehouse.get_connection() as conn:
