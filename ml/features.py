@@ -3,9 +3,13 @@
 Per run: its repository, workflow, trigger, branch kind, attempt, hour and weekday. History
 comes from the runs that *finished before this one started*, taken with an as-of join:
 the workflow's rolling duration quantiles and failure rate over its last completed runs, its
-flake rate, the time since its last failure, the runner labels of its last completed run, and
-the actor's recent failure rate. A run's own duration and conclusion are targets, never
-features (tests/test_ml.py proves it by rewriting the future and finding the features equal).
+flake rate, the time since its last failure, the outcome and duration of its last completed run,
+the runner labels of its last completed run, and the actor's recent failure rate; the last
+completed run of the same workflow on the same branch, and on the same commit (a re-run, or a
+label event on a pull request), and how many runs of any workflow on that commit failed so far;
+and how many of the repository's runs were still going when it started (busy runners queue).
+A run's own duration and conclusion are targets, never features (tests/test_ml.py proves it
+by rewriting the future and finding the features equal).
 """
 
 from __future__ import annotations
@@ -30,6 +34,15 @@ NUMERIC = [
     "wf_hours_since_failure",
     "actor_failure_rate",
     "actor_runs_before",
+    "wf_last_failed",
+    "wf_last_duration",
+    "branch_last_failed",
+    "branch_duration_p50",
+    "sha_wf_runs",
+    "sha_wf_last_failed",
+    "sha_runs",
+    "sha_failures",
+    "repo_in_flight",
 ]
 FEATURES = CATEGORICAL + NUMERIC
 WINDOW = 20  # completed runs of a workflow (or an actor) that its rolling figures look back on
@@ -41,7 +54,7 @@ SELECT r.run_key, r.source, r.repo, r.workflow, coalesce(r.trigger_event, 'unkno
     coalesce(r.on_default_branch, false)::INT AS on_default_branch, coalesce(r.attempt, 1)
         AS attempt,
     coalesce(r.actor, 'unknown') AS actor, r.sha, r.started_at, r.finished_at, r.status,
-    r.conclusion, r.duration_s, j.runner_labels
+    r.conclusion, r.duration_s, r.branch, j.runner_labels
 FROM core.pipeline_runs r
 LEFT JOIN (
     SELECT run_key, string_agg(DISTINCT runner_label, ',' ORDER BY runner_label) AS runner_labels
@@ -114,6 +127,50 @@ def _workflow_history(done: pl.DataFrame) -> pl.DataFrame:
         .forward_fill()
         .over(group),
         runner_labels=pl.col("runner_labels"),
+        wf_last_failed=pl.col("failed"),
+        wf_last_duration=pl.col("duration_s"),
+    )
+
+
+def _branch_history(done: pl.DataFrame) -> pl.DataFrame:
+    """The workflow's last runs on the same branch (a pull request's earlier pushes)."""
+    group = ["repo", "workflow", "branch"]
+    return done.filter(pl.col("branch").is_not_null()).select(
+        *group,
+        "finished_at",
+        branch_last_failed=pl.col("failed"),
+        branch_duration_p50=pl.col("duration_s")
+        .rolling_quantile(0.5, window_size=5, min_samples=1)
+        .over(group),
+    )
+
+
+def _commit_history(done: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The same workflow on the same commit, and every workflow on that commit."""
+    workflow = done.select(
+        "repo",
+        "workflow",
+        "sha",
+        "finished_at",
+        sha_wf_runs=pl.int_range(1, pl.len() + 1).over("repo", "workflow", "sha"),
+        sha_wf_last_failed=pl.col("failed"),
+    )
+    commit = done.select(
+        "repo",
+        "sha",
+        "finished_at",
+        sha_runs=pl.int_range(1, pl.len() + 1).over("repo", "sha"),
+        sha_failures=pl.col("failed").cum_sum().over("repo", "sha"),
+    )
+    return workflow, commit
+
+
+def _repo_finished(runs: pl.DataFrame) -> pl.DataFrame:
+    """How many of the repository's runs had finished (in any way) at each finish time."""
+    return (
+        runs.filter(pl.col("finished_at").is_not_null())
+        .sort("finished_at")
+        .select("repo", "finished_at", repo_finished=pl.int_range(1, pl.len() + 1).over("repo"))
     )
 
 
@@ -142,7 +199,14 @@ def build_features(runs: pl.DataFrame) -> pl.DataFrame:
     """One row per started run: run_key, started_at, the features, and the targets
     (duration_s, succeeded) where the run finished."""
     done = _completions(runs)
-    base = runs.drop("runner_labels").sort("started_at")
+    if "branch" not in runs.columns:  # frames built before branches were read
+        runs = runs.with_columns(branch=pl.lit(None, pl.String))
+    base = (
+        runs.drop("runner_labels")
+        .sort("started_at")
+        .with_columns(repo_started=pl.int_range(0, pl.len()).over("repo"))
+    )
+    by_commit, commit = _commit_history(done)
     as_of = {"left_on": "started_at", "right_on": "finished_at", "strategy": "backward"}
     frame = (
         base.join_asof(
@@ -166,6 +230,34 @@ def build_features(runs: pl.DataFrame) -> pl.DataFrame:
             check_sortedness=False,
             **(as_of | {"right_on": "actor_as_of"}),
         )
+        .join_asof(
+            _branch_history(done).rename({"finished_at": "branch_as_of"}),
+            by=["repo", "workflow", "branch"],
+            allow_exact_matches=False,
+            check_sortedness=False,
+            **(as_of | {"right_on": "branch_as_of"}),
+        )
+        .join_asof(
+            by_commit.rename({"finished_at": "sha_wf_as_of"}),
+            by=["repo", "workflow", "sha"],
+            allow_exact_matches=False,
+            check_sortedness=False,
+            **(as_of | {"right_on": "sha_wf_as_of"}),
+        )
+        .join_asof(
+            commit.rename({"finished_at": "sha_as_of"}),
+            by=["repo", "sha"],
+            allow_exact_matches=False,
+            check_sortedness=False,
+            **(as_of | {"right_on": "sha_as_of"}),
+        )
+        .join_asof(
+            _repo_finished(runs).rename({"finished_at": "repo_as_of"}),
+            by="repo",
+            allow_exact_matches=False,
+            check_sortedness=False,
+            **(as_of | {"right_on": "repo_as_of"}),
+        )
     )
     return frame.select(
         "run_key",
@@ -188,6 +280,15 @@ def build_features(runs: pl.DataFrame) -> pl.DataFrame:
         ),
         actor_failure_rate="actor_failure_rate",
         actor_runs_before=pl.col("actor_runs_before").fill_null(0),
+        wf_last_failed="wf_last_failed",
+        wf_last_duration="wf_last_duration",
+        branch_last_failed="branch_last_failed",
+        branch_duration_p50="branch_duration_p50",
+        sha_wf_runs=pl.col("sha_wf_runs").fill_null(0),
+        sha_wf_last_failed="sha_wf_last_failed",
+        sha_runs=pl.col("sha_runs").fill_null(0),
+        sha_failures=pl.col("sha_failures").fill_null(0.0),
+        repo_in_flight=pl.col("repo_started") - pl.col("repo_finished").fill_null(0),
         duration_s=pl.when(_finished()).then(pl.col("duration_s")),
         succeeded=pl.when(_finished()).then((pl.col("conclusion") == "success").cast(pl.Int8)),
     )

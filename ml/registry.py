@@ -62,7 +62,12 @@ def load_version(name: str, version: str) -> Predictor:
 
     run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
     categories = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/categories.json"))
-    return Predictor(mlflow.lightgbm.load_model(f"models:/{name}/{version}"), categories)
+    fallback = mlflow.MlflowClient().get_run(run_id).data.params.get("fallback_s")
+    return Predictor(
+        mlflow.lightgbm.load_model(f"models:/{name}/{version}"),
+        categories,
+        None if fallback is None else float(fallback),
+    )
 
 
 def champion_version(mlflow_client, name: str) -> str | None:
