@@ -13,6 +13,7 @@ BENCHMARKS = [
     "history_import.py",
     "receiver.py",
     "ml.py",
+    "predictors.py",
     "anomalies.py",
     "time_to_rollback.py",
 ]
