@@ -10,13 +10,12 @@ pull requests, issues and commits from the last watermark (`ops.import_state`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from dcicd_platform.sources.envelopes import EnvelopeWriter, import_envelope
+from dcicd_platform.sources.envelopes import import_envelope
 from dcicd_platform.sources.http import ApiClient, ApiError, pages_needed
-from dcicd_platform.sources.state import ImportState
+from dcicd_platform.sources.scope_import import ScopeImport
 from dcicd_platform.sources.windows import created_filter, iso, month_windows, split
 
 SOURCE = "github"
@@ -137,20 +136,9 @@ def issue_envelope(issue: dict, repository: dict) -> dict:
 
 
 @dataclass
-class RepositoryImport:
-    """One repository's import: call `run()`; `counts` says what it found, by kind.
+class RepositoryImport(ScopeImport):
+    """One repository's import (`owner/name`)."""
 
-    `checkpoint` is called after each landed batch (it flushes the state now and then).
-    """
-
-    client: ApiClient
-    repo: str
-    since: datetime
-    now: datetime
-    writer: EnvelopeWriter
-    state: ImportState
-    checkpoint: Callable[[], None] = lambda: None
-    counts: Counter = field(default_factory=Counter)
     _deployed: list[str] = field(default_factory=list)
     _commits: set[str] = field(default_factory=set)
 
@@ -167,14 +155,7 @@ class RepositoryImport:
     # -- helpers -----------------------------------------------------------------------------
 
     def _path(self, tail: str) -> str:
-        return f"/repos/{self.repo}{tail}"
-
-    def _land(self, envelopes: list[dict], puts: list[tuple]) -> None:
-        """Write a batch, then (only then) remember what it covers."""
-        self.writer.write(envelopes)
-        for put in puts:
-            self.state.put(*put)
-        self.checkpoint()
+        return f"/repos/{self.scope}{tail}"
 
     def _all(self, tail: str, params: dict | None = None, key: str | None = None) -> list:
         """Every object of a listing (list answers, or `key` inside object answers)."""
@@ -193,7 +174,7 @@ class RepositoryImport:
         data = page.data
         repository = {
             "id": data.get("id"),
-            "full_name": data.get("full_name") or self.repo,
+            "full_name": data.get("full_name") or self.scope,
             "name": data.get("name"),
             "default_branch": data.get("default_branch") or "main",
             "html_url": data.get("html_url"),
@@ -445,17 +426,7 @@ class RepositoryImport:
         self._since_listing("incident issues", "/issues", params, land)
 
 
-def import_repository(
-    client: ApiClient,
-    scope: str,
-    since: datetime,
-    now: datetime,
-    writer: EnvelopeWriter,
-    state: ImportState,
-    checkpoint: Callable[[], None],
-) -> Counter:
-    """Import one repository (`owner/name`); returns what it found, by kind."""
-    return RepositoryImport(client, scope, since, now, writer, state, checkpoint).run()
+import_repository = RepositoryImport.import_scope
 
 
 def organisation_repositories(client: ApiClient, org: str) -> list[str]:

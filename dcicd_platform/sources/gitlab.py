@@ -18,9 +18,8 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from dcicd_platform.sources import gitlab_objects as objects
-from dcicd_platform.sources.envelopes import EnvelopeWriter
-from dcicd_platform.sources.http import ApiClient, ApiError
-from dcicd_platform.sources.state import ImportState
+from dcicd_platform.sources.http import ApiError
+from dcicd_platform.sources.scope_import import ScopeImport
 from dcicd_platform.sources.windows import iso
 
 SOURCE = "gitlab"
@@ -42,20 +41,9 @@ def _before(watermark: str) -> str:
 
 
 @dataclass
-class ProjectImport:
-    """One project's import (`group/project`): call `run()`; `counts` says what it found.
+class ProjectImport(ScopeImport):
+    """One project's import (`group/project`, subgroups included)."""
 
-    `checkpoint` is called after each landed batch (it flushes the state now and then).
-    """
-
-    client: ApiClient
-    path: str
-    since: datetime
-    now: datetime
-    writer: EnvelopeWriter
-    state: ImportState
-    checkpoint: Callable[[], None] = lambda: None
-    counts: Counter = field(default_factory=Counter)
     _merge_requests: dict[int, dict | None] = field(default_factory=dict)
 
     def run(self) -> Counter:
@@ -70,20 +58,13 @@ class ProjectImport:
     # -- helpers -----------------------------------------------------------------------------
 
     def _path(self, tail: str) -> str:
-        return f"/projects/{quote(self.path, safe='')}{tail}"
+        return f"/projects/{quote(self.scope, safe='')}{tail}"
 
     def _all(self, tail: str, params: dict | None = None) -> list[dict]:
         found: list[dict] = []
         for page in self.client.pages(self._path(tail), {"per_page": PER_PAGE, **(params or {})}):
             found += page.data
         return found
-
-    def _land(self, envelopes: list[dict], puts: list[tuple]) -> None:
-        """Write a batch, then (only then) remember what it covers."""
-        self.writer.write(envelopes)
-        for put in puts:
-            self.state.put(*put)
-        self.checkpoint()
 
     def _updated(self, key: str, tail: str, land_one: Callable[[dict, list], list[dict]]):
         """Read a listing in update order from its watermark, page by page, landing each page
@@ -207,14 +188,4 @@ def iso_of(text: str) -> str:
     return iso(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
-def import_project(
-    client: ApiClient,
-    scope: str,
-    since: datetime,
-    now: datetime,
-    writer: EnvelopeWriter,
-    state: ImportState,
-    checkpoint: Callable[[], None],
-) -> Counter:
-    """Import one project (`group/project`, subgroups included); returns what it found."""
-    return ProjectImport(client, scope, since, now, writer, state, checkpoint).run()
+import_project = ProjectImport.import_scope

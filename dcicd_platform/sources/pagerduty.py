@@ -12,14 +12,12 @@ last import (`ops.import_state`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dcicd_platform.sources.envelopes import EnvelopeWriter
-from dcicd_platform.sources.http import ApiClient
 from dcicd_platform.sources.pagerduty_objects import incident_envelopes
-from dcicd_platform.sources.state import ImportState
+from dcicd_platform.sources.scope_import import ScopeImport
 from dcicd_platform.sources.windows import iso, month_windows, split
 
 SOURCE = "pagerduty"
@@ -40,29 +38,13 @@ def token_headers(token: str) -> dict[str, str]:
 
 
 @dataclass
-class ServiceImport:
-    """The incidents of one service (its id), or of every service (`*`): call `run()`."""
-
-    client: ApiClient
-    scope: str
-    since: datetime
-    now: datetime
-    writer: EnvelopeWriter
-    state: ImportState
-    checkpoint: Callable[[], None] = lambda: None
-    counts: Counter = field(default_factory=Counter)
+class ServiceImport(ScopeImport):
+    """The incidents of one service (its id), or of every service (`*`)."""
 
     def run(self) -> Counter:
         for start, end in month_windows(self.since, self.now):
             self._window(start, end)
         return self.counts
-
-    def _land(self, envelopes: list[dict], puts: list[tuple]) -> None:
-        """Write a batch, then (only then) remember what it covers."""
-        self.writer.write(envelopes)
-        for put in puts:
-            self.state.put(*put)
-        self.checkpoint()
 
     def _params(self, start: datetime, end: datetime) -> dict:
         params: dict = {
@@ -143,14 +125,4 @@ class ServiceImport:
                 return found
 
 
-def import_service(
-    client: ApiClient,
-    scope: str,
-    since: datetime,
-    now: datetime,
-    writer: EnvelopeWriter,
-    state: ImportState,
-    checkpoint: Callable[[], None],
-) -> Counter:
-    """Import the incidents of one PagerDuty service (`scope` its id, or `*` for all)."""
-    return ServiceImport(client, scope, since, now, writer, state, checkpoint).run()
+import_service = ServiceImport.import_scope
