@@ -207,58 +207,27 @@ def build_features(runs: pl.DataFrame) -> pl.DataFrame:
         .with_columns(repo_started=pl.int_range(0, pl.len()).over("repo"))
     )
     by_commit, commit = _commit_history(done)
-    as_of = {"left_on": "started_at", "right_on": "finished_at", "strategy": "backward"}
-    frame = (
-        base.join_asof(
-            _workflow_history(done).rename({"finished_at": "wf_as_of"}),
-            by=["repo", "workflow"],
+    # Each history as it stood when the run started: its last row finished strictly before.
+    histories = [
+        (_workflow_history(done), ["repo", "workflow"], "wf_as_of"),
+        (_trigger_history(done), ["repo", "workflow", "trigger_event"], "trigger_as_of"),
+        (_actor_history(done), "actor", "actor_as_of"),
+        (_branch_history(done), ["repo", "workflow", "branch"], "branch_as_of"),
+        (by_commit, ["repo", "workflow", "sha"], "sha_wf_as_of"),
+        (commit, ["repo", "sha"], "sha_as_of"),
+        (_repo_finished(runs), "repo", "repo_as_of"),
+    ]
+    frame = base
+    for history, by, as_of in histories:
+        frame = frame.join_asof(
+            history.rename({"finished_at": as_of}),
+            left_on="started_at",
+            right_on=as_of,
+            by=by,
+            strategy="backward",
             allow_exact_matches=False,
             check_sortedness=False,  # both sides are sorted above; polars cannot check it by group
-            **(as_of | {"right_on": "wf_as_of"}),
         )
-        .join_asof(
-            _trigger_history(done).rename({"finished_at": "trigger_as_of"}),
-            by=["repo", "workflow", "trigger_event"],
-            allow_exact_matches=False,
-            check_sortedness=False,
-            **(as_of | {"right_on": "trigger_as_of"}),
-        )
-        .join_asof(
-            _actor_history(done).rename({"finished_at": "actor_as_of"}),
-            by="actor",
-            allow_exact_matches=False,
-            check_sortedness=False,
-            **(as_of | {"right_on": "actor_as_of"}),
-        )
-        .join_asof(
-            _branch_history(done).rename({"finished_at": "branch_as_of"}),
-            by=["repo", "workflow", "branch"],
-            allow_exact_matches=False,
-            check_sortedness=False,
-            **(as_of | {"right_on": "branch_as_of"}),
-        )
-        .join_asof(
-            by_commit.rename({"finished_at": "sha_wf_as_of"}),
-            by=["repo", "workflow", "sha"],
-            allow_exact_matches=False,
-            check_sortedness=False,
-            **(as_of | {"right_on": "sha_wf_as_of"}),
-        )
-        .join_asof(
-            commit.rename({"finished_at": "sha_as_of"}),
-            by=["repo", "sha"],
-            allow_exact_matches=False,
-            check_sortedness=False,
-            **(as_of | {"right_on": "sha_as_of"}),
-        )
-        .join_asof(
-            _repo_finished(runs).rename({"finished_at": "repo_as_of"}),
-            by="repo",
-            allow_exact_matches=False,
-            check_sortedness=False,
-            **(as_of | {"right_on": "repo_as_of"}),
-        )
-    )
     return frame.select(
         "run_key",
         "started_at",
