@@ -62,11 +62,14 @@ def load_version(name: str, version: str) -> Predictor:
 
     run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
     categories = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/categories.json"))
-    fallback = mlflow.MlflowClient().get_run(run_id).data.params.get("fallback_s")
+    params = mlflow.MlflowClient().get_run(run_id).data.params
+    fallback = params.get("fallback_s")
     return Predictor(
         mlflow.lightgbm.load_model(f"models:/{name}/{version}"),
         categories,
         None if fallback is None else float(fallback),
+        reference=params.get("reference", "median"),
+        correction=params.get("correction", "True") == "True",
     )
 
 

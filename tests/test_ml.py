@@ -221,3 +221,39 @@ def test_runs_are_scored_once_by_the_champion_of_the_moment(demo_warehouse, tmp_
     assert dg.materialize(everything, resources=resources).success
     with duckdb.connect(str(warehouse)) as conn:
         assert conn.execute("SELECT * FROM ml.build_predictions ORDER BY ALL").fetchall() == kept
+
+
+def test_the_trailing_mode_is_the_duration_most_runs_are_within_20pct_of():
+    import numpy as np
+
+    from ml.features import densest_durations
+
+    nan = float("nan")
+    windows = np.array(
+        [
+            # fails in seconds twice, runs ~20 minutes three times: the median (1,150 s) is
+            # within 20% of none of them; the mode covers the three long runs
+            [8, 9, 1150, 1200, 1250],
+            [100, nan, nan, nan, nan],  # a short history: its only duration
+            [nan] * 5,  # no history: nothing to say
+        ]
+    )
+    modes = densest_durations(windows)
+    within = np.abs(modes[0] - windows[0]) <= 0.2 * windows[0]
+    assert within.tolist() == [False, False, True, True, True]
+    assert abs(modes[1] - 100) <= 20
+    assert np.isnan(modes[2])
+
+
+def test_duration_reference_and_correction_are_chosen_on_validation_and_restored(
+    runs, mlflow_client
+):
+    model = train_duration(build_features(runs), 0.2, 300)
+    assert model.params["reference"] in ("median", "mode")
+    registration = registry.log_and_register(mlflow_client, model)
+    loaded = registry.load_version("build_duration", registration.version)
+    assert (loaded.reference, loaded.correction) == (
+        model.predictor.reference,
+        model.predictor.correction,
+    )
+    assert evaluate("build_duration", loaded, model.evaluation) == model.metrics
