@@ -276,6 +276,9 @@ def test_the_command_refuses_what_it_cannot_use(tmp_path):
     bad_since = subprocess.run([dcicd, "import", "github", REPO, "--since", "lately"], env=env,
                                capture_output=True, text=True)  # fmt: skip
     assert bad_since.returncode == 2 and "--since 'lately'" in bad_since.stderr
+    future = subprocess.run([dcicd, "import", "github", REPO, "--since", "2999-01-01"], env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert future.returncode == 2 and "is after now" in future.stderr
     bad_repo = subprocess.run([dcicd, "import", "github", "onnx"], env=env, capture_output=True,
                               text=True)  # fmt: skip
     assert bad_repo.returncode == 2 and "OWNER/REPO" in bad_repo.stderr

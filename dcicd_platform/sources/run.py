@@ -125,7 +125,8 @@ class TerminalProgress(Progress):
 
 
 def parse_since(text: str, now: datetime) -> datetime:
-    """`90d` (days back from now), `2026-03-01` or an RFC 3339 time; raises ValueError."""
+    """`90d` (days back from now), `2026-03-01` or an RFC 3339 time; raises ValueError, also
+    for a moment after now (an import from the future would ask for nothing and say nothing)."""
     text = text.strip()
     if match := re.fullmatch(r"(\d+)d", text):
         return now - timedelta(days=int(match.group(1)))
@@ -135,7 +136,12 @@ def parse_since(text: str, now: datetime) -> datetime:
         raise ValueError(
             f"--since {text!r}: give a number of days (90d) or a date (2026-03-01)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment > now:
+        raise ValueError(
+            f"--since {text!r} is after now ({now:%Y-%m-%d %H:%M} UTC): give a past date"
+        )
+    return moment
 
 
 def explain(exc, provider: Provider) -> str:
