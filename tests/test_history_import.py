@@ -548,6 +548,7 @@ def test_an_import_stopped_between_two_pages_of_a_window_resumes_whole(served, t
     gh.fail_requests = {103}
     stopped = _import(home, gh, flush_every_s=0)
     assert [scope for scope, _ in stopped.failures] == [REPO]
+    assert stopped.counts["workflow runs"] == 100  # what it landed before it stopped is told
     with duckdb.connect(str(home.warehouse)) as conn:  # the first page's runs were loaded
         assert (
             conn.execute(

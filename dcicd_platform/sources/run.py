@@ -224,8 +224,8 @@ def run_import(
                     last_flush[0] = time.monotonic()
 
             try:
-                summary.counts += provider.import_scope(
-                    client, scope, since, now, writer, state, checkpoint
+                provider.import_scope(
+                    client, scope, since, now, writer, state, checkpoint, counts=summary.counts
                 )
             except ApiError as exc:
                 # One repository the token cannot read stops only itself: what it landed and

@@ -49,6 +49,14 @@ class ScopeImport:
         writer: EnvelopeWriter,
         state: ImportState,
         checkpoint: Callable[[], None],
+        counts: Counter | None = None,
     ) -> Counter:
-        """Import one scope; returns what it found, by kind (what `run.Provider` calls)."""
-        return cls(client, scope, since, now, writer, state, checkpoint).run()
+        """Import one scope; returns what it found, by kind (what `run.Provider` calls).
+
+        Found objects are counted into `counts` as they land, so a caller that passes its own
+        Counter still knows what a scope landed when the provider stops it half-way.
+        """
+        importer = cls(client, scope, since, now, writer, state, checkpoint)
+        if counts is not None:
+            importer.counts = counts
+        return importer.run()
