@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from ml.features import CATEGORICAL, FEATURES
+
+if TYPE_CHECKING:
+    from ml.intervals import IntervalModel
 
 DURATION = "build_duration"
 OUTCOME = "build_outcome"
@@ -72,6 +76,8 @@ class Predictor:
     categories: dict[str, list[str]]
     # Duration: seconds to use as the reference where a run's workflow has no history yet.
     fallback_s: float | None = None
+    # Duration: the P10-P90 interval and slow-build bound (ml/intervals.py), where there is one.
+    interval: IntervalModel | None = None
 
     @classmethod
     def vocabulary(cls, features: pl.DataFrame) -> dict[str, list[str]]:
@@ -236,6 +242,9 @@ def train_duration(
         train, label, {"objective": "regression_l1", "metric": "None"}, feval=_within_20pct
     )
     predictor.fallback_s = fallback
+    from ml.intervals import fit_interval  # it builds on this module
+
+    predictor.interval = fit_interval(train, fallback)
     params |= {"target": "log ratio to the trailing median", "fallback_s": fallback}
     actual = evaluation["duration_s"].to_numpy()
     return TrainedModel(
@@ -287,9 +296,14 @@ def beats(name: str, candidate: dict[str, float], other: dict[str, float]) -> bo
 def evaluate(name: str, predictor: Predictor, evaluation: pl.DataFrame) -> dict[str, float]:
     """A model's figures on an evaluation slice (used to compare a champion with a challenger)."""
     if name == DURATION:
-        return duration_metrics(
+        metrics = duration_metrics(
             evaluation["duration_s"].to_numpy(), predict_duration(predictor, evaluation)
         )
+        if predictor.interval is not None:
+            from ml.intervals import interval_metrics
+
+            metrics |= interval_metrics(predictor.interval, evaluation)
+        return metrics
     return outcome_metrics(
         evaluation["succeeded"].to_numpy().astype(int), predict_success(predictor, evaluation)
     )
