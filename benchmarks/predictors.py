@@ -11,7 +11,12 @@ prints, per data set, model against baseline and the targets of the rollout:
   (duration_ceiling.py: the trailing mode alone, and the best constant per workflow and
   trigger chosen knowing the answers);
 - outcome: Brier score, and failure recall and precision at the model's threshold (chosen on
-  its early-stopping slice; the baseline, the trailing success rate, at 0.5).
+  its early-stopping slice; the baseline, the trailing success rate, at 0.5);
+- the duration's P10-P90 interval (ml/intervals.py, calibrated on the last tenth of the
+  training runs): the share of evaluated durations inside it (goal 0.80) and its median
+  P90 / P10; and the share of successful evaluated runs the slow-build detector would flag,
+  above the interval's one-sided bound at anomalies.build_duration_level (0.99; goal about 1%),
+  next to what the fixed rule flagged (1.5x the prediction; a warning at 2x).
 
     python benchmarks/predictors.py
 """
@@ -34,7 +39,8 @@ from dcicd_platform.demo.generator import generate_organisation  # noqa: E402
 from dcicd_platform.demo.organisation import demo_config_yaml  # noqa: E402
 from dcicd_platform.ingest.loader import load_files  # noqa: E402
 from ml.features import build_features, load_runs  # noqa: E402
-from ml.train import train_duration, train_outcome  # noqa: E402
+from ml.intervals import DEFAULT_LEVEL  # noqa: E402
+from ml.train import predict_duration, train_duration, train_outcome  # noqa: E402
 from tests import real_history  # noqa: E402
 from tests.helpers import build_core  # noqa: E402
 
@@ -92,6 +98,64 @@ def report(name: str, runs) -> None:
         f" | {ob['failure_recall']:.0%} / {ob['failure_precision']:.0%} | >= 50% / >= 50% |"
     )
     print(f"| build_outcome | AUC | {o['roc_auc']:.3f} | {ob['roc_auc']:.3f} | |")
+    report_interval(duration, runs)
+
+
+def report_interval(duration, runs) -> None:
+    """The interval's coverage and width, and the slow-build detector's flags, on the
+    evaluation slice; apart, the runs of commits with three or more flagged runs (a shared
+    cause, such as a runner outage that made every workflow of a commit take hours: real slow
+    builds, not false alarms), and the figures without them."""
+    import numpy as np
+    import polars as pl
+
+    interval = duration.predictor.interval
+    if interval is None:
+        print("no interval: too few training runs to calibrate one")
+        return
+    evaluation = duration.evaluation.join(runs.select("run_key", "sha"), on="run_key")
+    p10, p90 = interval.predict(evaluation)
+    evaluation = evaluation.with_columns(
+        p10=p10,
+        p90=p90,
+        predicted=predict_duration(duration.predictor, evaluation),
+        slow_above=interval.slow_above(evaluation),
+    ).with_columns(
+        inside=pl.col("duration_s").is_between("p10", "p90"),
+        above=(pl.col("succeeded") == 1) & (pl.col("duration_s") > pl.col("slow_above")),
+        fixed=(pl.col("succeeded") == 1) & (pl.col("duration_s") >= 1.5 * pl.col("predicted")),
+        doubled=(pl.col("succeeded") == 1) & (pl.col("duration_s") >= 2 * pl.col("predicted")),
+    )
+    evaluation = evaluation.with_columns(shared=pl.col("above").sum().over("sha") >= 3)
+    rest = evaluation.filter(~pl.col("shared"))
+    succeeded, rest_succeeded = (f.filter(pl.col("succeeded") == 1) for f in (evaluation, rest))
+    d = duration.metrics
+    print(
+        f"\ninterval: calibrated on {interval.calibration_runs:,} runs"
+        f" ({len(interval.slow_scores):,} successful); {succeeded.height:,} successful runs"
+        f" evaluated, {evaluation['shared'].sum()} runs in commits with 3+ flagged runs"
+    )
+
+    def share(frame, column: str) -> str:
+        return f"{frame[column].mean():.2%} ({frame[column].sum()})"
+
+    print("| figure | all evaluated runs | without the commits of 3+ flagged runs | goal |")
+    print("| --- | --- | --- | --- |")
+    print(
+        f"| P10-P90 coverage | {d['interval_coverage']:.1%} | {rest['inside'].mean():.1%} | 80% |"
+    )
+    width = np.median(rest["p90"] / rest["p10"])
+    print(f"| median P90 / P10 | {d['interval_width']:.2f}x | {width:.2f}x | |")
+    warned = succeeded.filter("above")["doubled"].sum()
+    print(
+        f"| successful runs flagged: above the {DEFAULT_LEVEL} bound | {share(succeeded, 'above')},"
+        f" {warned} warnings | {share(rest_succeeded, 'above')} | about 1% |"
+    )
+    print(
+        f"| successful runs flagged by the fixed rule (1.5x; warning at 2x)"
+        f" | {share(succeeded, 'fixed')}, {succeeded['doubled'].sum()} warnings"
+        f" | {share(rest_succeeded, 'fixed')} | |"
+    )
 
 
 def main() -> None:

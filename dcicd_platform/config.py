@@ -97,6 +97,9 @@ class AnomalyThresholds(_Strict):
 
     min_severity_to_alert: Severity = "warning"
     build_duration_ratio: float = Field(default=1.5, gt=1)
+    # A successful run is slow above this one-sided conformal bound of its predicted duration
+    # (ml/intervals.py): about 1 - level of normal runs are flagged. Applied when a run is scored.
+    build_duration_level: float = Field(default=0.99, gt=0.5, lt=1)
     job_shift_ratio: float = Field(default=1.4, gt=1)
     failure_rate_p_value: float = Field(default=0.01, gt=0, lt=1)
     cost_robust_z: float = Field(default=3.5, gt=0)

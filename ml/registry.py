@@ -4,6 +4,9 @@ A new version gets the alias `challenger`. It becomes `champion` only if, on the
 evaluation slice, it beats both the current champion and the baseline (train.PRIMARY says by
 which figure). The version it replaces is written on it (tag `previous_champion`), so a
 champion whose live quality falls can be rolled back to the one before (`rollback_champion`).
+A duration version logs its P10-P90 interval beside the model (`interval/`: the two quantile
+boosters as LightGBM model text, the calibration as JSON; ml/intervals.py), which
+`load_version` restores.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from ml.train import Predictor, TrainedModel, beats, evaluate
 
 EXPERIMENT = "dcicd-build-predictors"
+INTERVAL = "interval"  # the run's artifact folder of the duration interval (ml/intervals.py)
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
@@ -56,20 +60,30 @@ def client(tracking_uri: str, artifacts: Path):
 
 
 def load_version(name: str, version: str) -> Predictor:
-    """A registered version, ready to predict: its booster and its category vocabulary."""
+    """A registered version, ready to predict: its booster and its category vocabulary, and its
+    duration interval where the version logged one (none before intervals existed)."""
     import mlflow
     import mlflow.lightgbm
 
-    run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
+    from ml.intervals import ARTIFACTS, IntervalModel
+
+    tracking = mlflow.MlflowClient()
+    run_id = tracking.get_model_version(name, version).run_id
     categories = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/categories.json"))
-    params = mlflow.MlflowClient().get_run(run_id).data.params
+    params = tracking.get_run(run_id).data.params
     fallback = params.get("fallback_s")
+    interval = None
+    if tracking.list_artifacts(run_id, INTERVAL):
+        interval = IntervalModel.from_artifacts(
+            {a: mlflow.artifacts.load_text(f"runs:/{run_id}/{INTERVAL}/{a}") for a in ARTIFACTS}
+        )
     return Predictor(
         mlflow.lightgbm.load_model(f"models:/{name}/{version}"),
         categories,
         None if fallback is None else float(fallback),
         reference=params.get("reference", "median"),
         correction=params.get("correction", "True") == "True",
+        interval=interval,
     )
 
 
@@ -121,6 +135,9 @@ def log_and_register(mlflow_client, model: TrainedModel) -> Registration:
         mlflow.log_metrics({f"baseline_{k}": v for k, v in model.baseline.items() if v == v})
         mlflow.log_text(json.dumps(model.features, indent=1), "features.json")
         mlflow.log_text(json.dumps(model.predictor.categories, indent=1), "categories.json")
+        if model.predictor.interval is not None:
+            for artifact, text in model.predictor.interval.artifacts().items():
+                mlflow.log_text(text, f"{INTERVAL}/{artifact}")
         booster = model.predictor.booster
         signature = infer_signature(example, booster.predict(example))
         logged = mlflow.lightgbm.log_model(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from ml.features import arrow_query
+from ml.intervals import DEFAULT_LEVEL
 from ml.train import DURATION, Predictor, predict_duration, predict_success
 
 PREDICTIONS_DDL = """
@@ -22,6 +23,11 @@ CREATE TABLE IF NOT EXISTS ml.build_predictions (
     predicted_duration_s DOUBLE, predicted_success_proba DOUBLE, scored_at TIMESTAMPTZ,
     trained_through TIMESTAMPTZ, started_at TIMESTAMPTZ,
     PRIMARY KEY (run_key, model_name));
+-- The duration's P10-P90 interval and the slow-build bound (ml/intervals.py); added after the
+-- table's first release, so a warehouse created before gains them here.
+ALTER TABLE ml.build_predictions ADD COLUMN IF NOT EXISTS predicted_duration_p10_s DOUBLE;
+ALTER TABLE ml.build_predictions ADD COLUMN IF NOT EXISTS predicted_duration_p90_s DOUBLE;
+ALTER TABLE ml.build_predictions ADD COLUMN IF NOT EXISTS slow_above_s DOUBLE;
 """
 
 
@@ -41,12 +47,22 @@ def unscored(conn, features: pl.DataFrame, model: str) -> pl.DataFrame:
     return features.join(scored, on="run_key", how="anti")
 
 
-def predictions(champion: Champion, runs: pl.DataFrame) -> pl.DataFrame:
-    """One row per run: the champion's prediction (seconds, or the probability of success)."""
+def predictions(
+    champion: Champion, runs: pl.DataFrame, level: float = DEFAULT_LEVEL
+) -> pl.DataFrame:
+    """One row per run: the champion's prediction (seconds, or the probability of success);
+    for duration, its P10-P90 interval and the bound above which a successful run is slow at
+    level (anomalies.build_duration_level), where the model has an interval (else null)."""
     duration = champion.name == DURATION
     predict = predict_duration if duration else predict_success
     values = pl.Series(predict(champion.predictor, runs) if runs.height else [], dtype=pl.Float64)
     missing = pl.Series([None] * runs.height, dtype=pl.Float64)
+    p10 = p90 = slow = missing
+    interval = champion.predictor.interval if duration else None
+    if interval is not None and runs.height:
+        p10, p90 = (pl.Series(bound, dtype=pl.Float64) for bound in interval.predict(runs))
+        # NaN where the calibration is too small for the level: no bound, the ratio rule holds
+        slow = pl.Series(interval.slow_above(runs, level), dtype=pl.Float64).fill_nan(None)
     return pl.DataFrame(
         {
             "run_key": runs["run_key"],
@@ -54,6 +70,9 @@ def predictions(champion: Champion, runs: pl.DataFrame) -> pl.DataFrame:
             "model_version": champion.version,
             "predicted_duration_s": values if duration else missing,
             "predicted_success_proba": missing if duration else values,
+            "predicted_duration_p10_s": p10,
+            "predicted_duration_p90_s": p90,
+            "slow_above_s": slow,
             "scored_at": datetime.now(UTC),
             "trained_through": datetime.fromisoformat(champion.trained_through),
             "started_at": runs["started_at"],

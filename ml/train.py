@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from ml.features import CATEGORICAL, FEATURES
+
+if TYPE_CHECKING:
+    from ml.intervals import IntervalModel
 
 DURATION = "build_duration"
 OUTCOME = "build_outcome"
@@ -78,6 +82,8 @@ class Predictor:
     # booster's correction is applied (False when it did not help on the validation slice).
     reference: str = "median"
     correction: bool = True
+    # Duration: the P10-P90 interval and slow-build bound (ml/intervals.py), where there is one.
+    interval: IntervalModel | None = None
 
     @classmethod
     def vocabulary(cls, features: pl.DataFrame) -> dict[str, list[str]]:
@@ -288,6 +294,9 @@ def train_duration(
         "validation_within_20pct": score,
         "fallback_s": fallback,
     }
+    from ml.intervals import fit_interval  # it builds on this module
+
+    predictor.interval = fit_interval(train, fallback)
     actual = evaluation["duration_s"].to_numpy()
     return TrainedModel(
         DURATION,
@@ -338,9 +347,14 @@ def beats(name: str, candidate: dict[str, float], other: dict[str, float]) -> bo
 def evaluate(name: str, predictor: Predictor, evaluation: pl.DataFrame) -> dict[str, float]:
     """A model's figures on an evaluation slice (used to compare a champion with a challenger)."""
     if name == DURATION:
-        return duration_metrics(
+        metrics = duration_metrics(
             evaluation["duration_s"].to_numpy(), predict_duration(predictor, evaluation)
         )
+        if predictor.interval is not None:
+            from ml.intervals import interval_metrics
+
+            metrics |= interval_metrics(predictor.interval, evaluation)
+        return metrics
     return outcome_metrics(
         evaluation["succeeded"].to_numpy().astype(int), predict_success(predictor, evaluation)
     )

@@ -44,22 +44,29 @@ def _champions(mlflow: MlflowResource, log) -> list:
     kinds={"lightgbm", "duckdb"},
     pool=DUCKDB_POOL,
     owners=["team:platform"],
-    description="Each run's predicted duration and probability of success, by the champion "
-    "models of the moment it was first seen; never rewritten.",
+    description="Each run's predicted duration (with its P10-P90 interval and the bound above "
+    "which it is a slow build) and probability of success, by the champion models of the moment "
+    "it was first seen; never rewritten.",
 )
 def build_predictions(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    mlflow: MlflowResource,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     from ml.features import features_from_warehouse
     from ml.scoring import PREDICTIONS_DDL, predictions, store, unscored
 
+    # The slow-build bound is set when a run is scored, at the level configured then.
+    level = settings.load().anomalies.build_duration_level
     champions = _champions(mlflow, context.log)
     metadata = {}
     with warehouse.get_connection() as conn:
         conn.execute(PREDICTIONS_DDL)
         features = features_from_warehouse(conn) if champions else None
         for champion in champions:
-            new = store(conn, predictions(champion, unscored(conn, features, champion.name)))
+            runs = unscored(conn, features, champion.name)
+            new = store(conn, predictions(champion, runs, level))
             metadata[f"{champion.name}_scored"] = new
             metadata[f"{champion.name}_champion"] = f"version {champion.version}"
             context.log.info(f"{champion.name} v{champion.version} scored {new} new runs")

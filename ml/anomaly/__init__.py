@@ -4,9 +4,10 @@ Each detector (one module each) returns rows of `ml.anomalies` (CONTRACTS.md sec
 stable key (the same anomaly found again has the same key), kind, service, entity, observed and
 expected values, a score, a severity and a one-line explanation; `store` upserts them.
 
-- build_duration: a successful run far slower than expected: the duration model's prediction
-  when the run was scored, else the workflow's trailing median under the same trigger; and a
-  job that became slower than its two weeks before (its last three runs' median too).
+- build_duration: a successful run far slower than expected: above the one-sided conformal
+  bound of its predicted duration (ml/intervals.py) when the run was scored with one, else a
+  fixed ratio over the prediction or the workflow's trailing median under the same trigger;
+  and a job that became slower than its two weeks before (its last three runs' median too).
 - failure_rate: a workflow's real failures in an ISO week against the four weeks before, by a
   one-sided two-proportion z-test; flakes (a failure its sha later passed) are told apart.
 - ci_cost: a repository's daily CI cost against the same weekday of the eight weeks before

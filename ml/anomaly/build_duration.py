@@ -1,8 +1,15 @@
 """build_duration: a successful run far slower than expected, or a job that became slower.
 
-A run is judged against the duration model's prediction when the run was scored, else the
-workflow's trailing median under the same trigger; a job against its two weeks before (its
-last three runs' median too).
+A run the duration model scored with an interval is slow above its `slow_above_s`: the
+one-sided conformal bound at `build_duration_level` (0.99) that ml/intervals.py sets when the
+run is scored, above which about 1% of normal successful runs fall. So a workflow whose
+duration swings widely is not flagged for a swing it always had, and a steady one is flagged
+for a smaller step, where a fixed ratio treats both alike. A run without an interval (scored
+before intervals existed, with too little calibration for the level, or never scored) keeps
+the fixed rule: `build_duration_ratio` (1.5) times the model's prediction, else the workflow's
+trailing median under the same trigger. Either way the anomaly is a warning when the run is
+also at least the outlier ratio (2 x 1.5 - 1 = 2) times what was expected, else info.
+A job is judged against its two weeks before (its last three runs' median too).
 """
 
 from __future__ import annotations
@@ -27,18 +34,25 @@ WITH runs AS (
     WINDOW w AS (PARTITION BY repo, workflow, trigger_event ORDER BY started_at
         ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 ), predicted AS ({predicted})
-SELECT r.*, p.predicted_duration_s,
+SELECT r.*, p.predicted_duration_s, p.slow_above_s,
     coalesce(p.predicted_duration_s, r.trailing_p50) AS expected_s
 FROM runs r LEFT JOIN predicted p USING (run_key)
 WHERE (p.predicted_duration_s IS NOT NULL OR r.history >= 5)
-    AND r.duration_s >= $ratio * coalesce(p.predicted_duration_s, r.trailing_p50)
+    AND CASE WHEN p.slow_above_s IS NOT NULL THEN r.duration_s > p.slow_above_s
+        ELSE r.duration_s >= $ratio * coalesce(p.predicted_duration_s, r.trailing_p50) END
 """
 PREDICTED_SQL = (
-    "SELECT run_key, predicted_duration_s FROM ml.build_predictions"
+    "SELECT run_key, predicted_duration_s, slow_above_s FROM ml.build_predictions"
     " WHERE model_name = 'build_duration'"
 )
+# A warehouse whose predictions were last stored before intervals existed: no bound.
+PREDICTED_WITHOUT_BOUND_SQL = (
+    "SELECT run_key, predicted_duration_s, NULL::DOUBLE AS slow_above_s"
+    " FROM ml.build_predictions WHERE model_name = 'build_duration'"
+)
 NOT_PREDICTED_SQL = (
-    "SELECT NULL::VARCHAR AS run_key, NULL::DOUBLE AS predicted_duration_s WHERE false"
+    "SELECT NULL::VARCHAR AS run_key, NULL::DOUBLE AS predicted_duration_s,"
+    " NULL::DOUBLE AS slow_above_s WHERE false"
 )
 
 SLOW_JOBS_SQL = """
@@ -99,17 +113,32 @@ def slow_jobs(conn, t: AnomalyThresholds) -> list[dict]:
     return rows
 
 
+def _predicted_sql(conn) -> str:
+    if not table_exists(conn, "ml.build_predictions"):
+        return NOT_PREDICTED_SQL
+    bounded = conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'ml'"
+        " AND table_name = 'build_predictions' AND column_name = 'slow_above_s'"
+    ).fetchone()[0]
+    return PREDICTED_SQL if bounded else PREDICTED_WITHOUT_BOUND_SQL
+
+
 def build_duration(conn, t: AnomalyThresholds) -> pl.DataFrame:
-    """Slow runs (against the model's prediction when there is one) and slow jobs."""
-    predicted = PREDICTED_SQL if table_exists(conn, "ml.build_predictions") else NOT_PREDICTED_SQL
+    """Slow runs (above their interval's bound, else against the model's prediction or the
+    trailing median) and slow jobs."""
     rows = []
-    sql = BUILD_DURATION_SQL.format(predicted=predicted)
+    sql = BUILD_DURATION_SQL.format(predicted=_predicted_sql(conn))
     for r in fetch_dicts(conn, sql, {"ratio": t.build_duration_ratio}):
         ratio = r["duration_s"] / r["expected_s"]
         basis = (
             "the duration model predicted"
             if r["predicted_duration_s"]
             else "its last runs' median was"
+        )
+        bound = (
+            f", above the {r['slow_above_s'] / 60:.1f} min its interval allows"
+            if r["slow_above_s"] is not None
+            else ""
         )
         rows.append(
             {
@@ -123,7 +152,7 @@ def build_duration(conn, t: AnomalyThresholds) -> pl.DataFrame:
                 "severity": "warning" if ratio >= 2 * t.build_duration_ratio - 1 else "info",
                 "explanation": f"{r['repo']} {r['workflow']} run took"
                 f" {r['duration_s'] / 60:.1f} min, {ratio:.1f}x what {basis}"
-                f" ({r['expected_s'] / 60:.1f} min)",
+                f" ({r['expected_s'] / 60:.1f} min){bound}",
             }
         )
     return as_frame(rows + slow_jobs(conn, t))
