@@ -57,6 +57,8 @@ class TrainedModel:
     features: list[str]
     trained_through: str  # the latest start time among the training runs (RFC 3339)
     evaluation: pl.DataFrame = field(repr=False)  # the evaluation slice, for comparing models
+    # The runs it learnt from: the baseline's fallback and the model card (ml/model_card.py).
+    training: pl.DataFrame | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -179,10 +181,14 @@ def duration_reference(features: pl.DataFrame, fallback_s: float | None) -> np.n
 
 def predict_duration(predictor: Predictor, features: pl.DataFrame) -> np.ndarray:
     """Seconds: the reference times the learnt ratio."""
+    if getattr(predictor, "kind", None) == "baseline":  # ml/baseline.py: it predicts by itself
+        return predictor.predict(features)
     return duration_reference(features, predictor.fallback_s) * np.exp(predictor.raw(features))
 
 
 def predict_success(predictor: Predictor, features: pl.DataFrame) -> np.ndarray:
+    if getattr(predictor, "kind", None) == "baseline":  # ml/baseline.py: it predicts by itself
+        return predictor.predict(features)
     return predictor.raw(features)
 
 
@@ -247,6 +253,7 @@ def train_duration(
         FEATURES,
         train["started_at"].max().isoformat(),
         evaluation,
+        training=train,
     )
 
 
@@ -271,6 +278,7 @@ def train_outcome(
         FEATURES,
         train["started_at"].max().isoformat(),
         evaluation,
+        training=train,
     )
 
 

@@ -1,7 +1,8 @@
 """build_duration: a successful run far slower than expected, or a job that became slower.
 
-A run is judged against the duration model's prediction when the run was scored, else the
-workflow's trailing median under the same trigger; a job against its two weeks before (its
+A run is judged against the duration model's prediction when the run was scored (by the trained
+model, or by the baseline when that serves), else the workflow's trailing median under the same
+trigger; a job against its two weeks before (its
 last three runs' median too).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dbt_like_sql.catalog import fetch_dicts, table_exists
+from dbt_like_sql.catalog import column_exists, fetch_dicts, table_exists
 from ml.anomaly.store import as_frame
 
 if TYPE_CHECKING:
@@ -27,19 +28,29 @@ WITH runs AS (
     WINDOW w AS (PARTITION BY repo, workflow, trigger_event ORDER BY started_at
         ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 ), predicted AS ({predicted})
-SELECT r.*, p.predicted_duration_s,
+SELECT r.*, p.predicted_duration_s, p.predictor,
     coalesce(p.predicted_duration_s, r.trailing_p50) AS expected_s
 FROM runs r LEFT JOIN predicted p USING (run_key)
 WHERE (p.predicted_duration_s IS NOT NULL OR r.history >= 5)
     AND r.duration_s >= $ratio * coalesce(p.predicted_duration_s, r.trailing_p50)
 """
 PREDICTED_SQL = (
-    "SELECT run_key, predicted_duration_s FROM ml.build_predictions"
-    " WHERE model_name = 'build_duration'"
+    "SELECT run_key, predicted_duration_s, coalesce(predictor, 'lightgbm') AS predictor"
+    " FROM ml.build_predictions WHERE model_name = 'build_duration'"
+)
+# A warehouse scored before the predictor was kept: every prediction was LightGBM's.
+UNWIDENED_PREDICTED_SQL = (
+    "SELECT run_key, predicted_duration_s, 'lightgbm' AS predictor"
+    " FROM ml.build_predictions WHERE model_name = 'build_duration'"
 )
 NOT_PREDICTED_SQL = (
-    "SELECT NULL::VARCHAR AS run_key, NULL::DOUBLE AS predicted_duration_s WHERE false"
+    "SELECT NULL::VARCHAR AS run_key, NULL::DOUBLE AS predicted_duration_s,"
+    " NULL::VARCHAR AS predictor WHERE false"
 )
+BASIS = {
+    "lightgbm": "the duration model predicted",
+    "baseline": "the baseline serving (its workflow's trailing median) predicted",
+}
 
 SLOW_JOBS_SQL = """
 WITH jobs AS (
@@ -101,13 +112,16 @@ def slow_jobs(conn, t: AnomalyThresholds) -> list[dict]:
 
 def build_duration(conn, t: AnomalyThresholds) -> pl.DataFrame:
     """Slow runs (against the model's prediction when there is one) and slow jobs."""
-    predicted = PREDICTED_SQL if table_exists(conn, "ml.build_predictions") else NOT_PREDICTED_SQL
+    predicted = NOT_PREDICTED_SQL
+    if table_exists(conn, "ml.build_predictions"):
+        widened = column_exists(conn, "ml.build_predictions", "predictor")
+        predicted = PREDICTED_SQL if widened else UNWIDENED_PREDICTED_SQL
     rows = []
     sql = BUILD_DURATION_SQL.format(predicted=predicted)
     for r in fetch_dicts(conn, sql, {"ratio": t.build_duration_ratio}):
         ratio = r["duration_s"] / r["expected_s"]
         basis = (
-            "the duration model predicted"
+            BASIS.get(r["predictor"], BASIS["lightgbm"])
             if r["predicted_duration_s"]
             else "its last runs' median was"
         )
