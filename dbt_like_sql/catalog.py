@@ -27,6 +27,19 @@ def table_exists(conn, table: str) -> bool:
     )
 
 
+def column_exists(conn, table: str, column: str) -> bool:
+    """Whether 'schema.table' has the column: for a reader of a table that a newer version
+    widened (`ALTER TABLE ... ADD COLUMN IF NOT EXISTS`) on a warehouse it has not widened yet."""
+    schema, _, name = table.partition(".")
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?"
+            " AND column_name = ?",
+            [schema, name, column],
+        ).fetchone()[0]
+    )
+
+
 def fetch_dicts(conn, sql: str, params: list | dict | None = None) -> list[dict]:
     """The query's rows as dicts keyed by column name, for code that reads fields by name."""
     result = conn.execute(sql, params if params is not None else [])

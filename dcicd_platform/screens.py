@@ -136,12 +136,16 @@ def print_model_evaluation(home: Home) -> None:
             rows.append((name, "-", "no champion", "", "", ""))
             continue
         found = mlflow_client.get_run(version.run_id).data.metrics
+        # A baseline serves when no trained model beats it: its figures are the baseline's.
+        shown = version.version
+        if version.tags.get("predictor") == "baseline":
+            shown = f"{version.version} (baseline)"
         for metric, target in metrics:
             model, baseline = found.get(f"eval_{metric}"), found.get(f"baseline_{metric}")
             rows.append(
                 (
                     name,
-                    version.version,
+                    shown,
                     metric,
                     _figure(metric, model),
                     _figure(metric, baseline),

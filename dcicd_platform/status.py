@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from dbt_like_sql.catalog import existing_tables
+from dbt_like_sql.catalog import existing_tables, fetch_dicts
 from dcicd_platform.reading import (
     TIERS,
     dora_summary,
@@ -37,7 +37,8 @@ class Status:
     mode: str | None = None
     actions_today: dict[str, int] = field(default_factory=dict)
     pending_approval: int = 0
-    models: list[tuple] = field(default_factory=list)
+    # Per model: what serves it (ml.serving) and its live quality (ml.model_quality), as dicts.
+    models: list[dict] = field(default_factory=list)
     costs: list[tuple] = field(default_factory=list)
 
     @property
@@ -105,12 +106,7 @@ def read_status(conn, now: datetime | None = None) -> Status:
         status.pending_approval = conn.execute(
             "SELECT count(*) FROM ops.actions WHERE decision = 'pending_approval'"
         ).fetchall()[0][0]
-    if "ml.model_quality" in tables:
-        status.models = conn.execute(
-            "SELECT model, version, runs, coalesce(within_20pct, accuracy), floor, below_floor"
-            " FROM ml.model_quality QUALIFY version = max(version) OVER (PARTITION BY model)"
-            " ORDER BY model"
-        ).fetchall()
+    status.models = _models(conn, tables)
     if "marts.ci_cost_daily" in tables and "config.services" in tables:
         status.costs = conn.execute(
             """WITH month AS (SELECT date_trunc('month', max(day))::DATE AS first,
@@ -125,6 +121,39 @@ def read_status(conn, now: datetime | None = None) -> Status:
             FROM spent, month m ORDER BY budget IS NULL, spent DESC"""
         ).fetchall()
     return status
+
+
+SERVING_SQL = """
+SELECT s.model_name AS model, s.version, s.predictor, s.method, s.reason, s.since,
+    {quality}
+FROM ml.serving s {join}
+WHERE s.serving
+ORDER BY s.model_name
+"""
+QUALITY_COLUMNS = "q.runs, coalesce(q.within_20pct, q.accuracy) AS value, q.floor, q.below_floor"
+NO_QUALITY = "NULL AS runs, NULL AS value, NULL AS floor, NULL AS below_floor"
+# A warehouse scored before ml.serving was written: the latest version measured, as LightGBM.
+LEGACY_SQL = """
+SELECT model, version, 'lightgbm' AS predictor, NULL AS method, NULL AS reason, NULL AS since,
+    runs, coalesce(within_20pct, accuracy) AS value, floor, below_floor
+FROM ml.model_quality QUALIFY version = max(version) OVER (PARTITION BY model)
+ORDER BY model
+"""
+
+
+def _models(conn, tables: set[str]) -> list[dict]:
+    """What serves each build predictor and how it does live on runs it never learnt from."""
+    measured = "ml.model_quality" in tables
+    if "ml.serving" in tables:
+        join = (
+            "LEFT JOIN ml.model_quality q ON q.model = s.model_name AND q.version = s.version"
+            if measured
+            else ""
+        )
+        sql = SERVING_SQL.format(quality=QUALITY_COLUMNS if measured else NO_QUALITY, join=join)
+        if found := fetch_dicts(conn, sql):
+            return found
+    return fetch_dicts(conn, LEGACY_SQL) if measured else []
 
 
 def _deployment_state(is_rollback: bool, failed: bool, by_automation: bool) -> str:
@@ -177,16 +206,11 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
             f"  {style(severity, fg='red' if severity == 'critical' else 'yellow')} {kind}: {text}"
         )
     lines.append("")
-    lines.append(style("Build predictors (live, unseen runs)", bold=True))
-    for model, version, runs, value, floor, below in status.models:
-        shown = "-" if value is None else f"{100 * value:.1f}%"
-        what = "within 20%" if model == "build_duration" else "accuracy"
-        flag = style("under floor", fg="red") if below else "ok"
-        lines.append(
-            f"  {model} v{version}: {what} {shown} on {runs} runs (floor {100 * floor:.0f}%) {flag}"
-        )
+    lines.append(style("Build predictors (serving, and live on unseen runs)", bold=True))
+    for m in status.models:
+        lines += _model_lines(m, style)
     if not status.models:
-        lines.append("  no live measure yet")
+        lines.append("  no champion yet: nothing predicted (training registers one)")
     lines.append("")
     lines.append(style("CI cost this month", bold=True))
     for service, spent, budget, forecast in status.costs[:6]:
@@ -201,3 +225,23 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
     if not status.costs:
         lines.append("  no cost yet")
     return "\n".join(lines)
+
+
+def _model_lines(m: dict, style) -> list[str]:
+    """'build_duration v3: baseline (trailing median) serving, the trained model (v4) does not
+    beat the baseline: ...' then its live quality."""
+    what = f"baseline ({m['method']})" if m["predictor"] == "baseline" else "LightGBM"
+    head = f"  {m['model']} v{m['version']}: {what} serving"
+    if m["predictor"] == "baseline":
+        head = style(head, fg="yellow")
+    lines = [head + (f", {m['reason']}" if m["reason"] else "")]
+    if m["value"] is None:
+        lines.append("    no live measure yet")
+    else:
+        name = "within 20%" if m["model"] == "build_duration" else "accuracy"
+        flag = style("under floor", fg="red") if m["below_floor"] else "ok"
+        lines.append(
+            f"    {name} {100 * m['value']:.1f}% on {m['runs']} runs"
+            f" (floor {100 * m['floor']:.0f}%) {flag}"
+        )
+    return lines

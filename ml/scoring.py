@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from dbt_like_sql.catalog import fetch_dicts
 from ml.features import arrow_query
 from ml.intervals import DEFAULT_LEVEL
+from ml.serving import SERVING_DDL
 from ml.train import DURATION, Predictor, predict_duration, predict_success
 
 PREDICTIONS_DDL = """
@@ -28,6 +30,8 @@ CREATE TABLE IF NOT EXISTS ml.build_predictions (
 ALTER TABLE ml.build_predictions ADD COLUMN IF NOT EXISTS predicted_duration_p10_s DOUBLE;
 ALTER TABLE ml.build_predictions ADD COLUMN IF NOT EXISTS predicted_duration_p90_s DOUBLE;
 ALTER TABLE ml.build_predictions ADD COLUMN IF NOT EXISTS slow_above_s DOUBLE;
+-- which predictor made it, 'lightgbm' or 'baseline' (rows from before it was kept: LightGBM)
+ALTER TABLE ml.build_predictions ADD COLUMN IF NOT EXISTS predictor VARCHAR;
 """
 
 
@@ -58,7 +62,7 @@ def predictions(
     values = pl.Series(predict(champion.predictor, runs) if runs.height else [], dtype=pl.Float64)
     missing = pl.Series([None] * runs.height, dtype=pl.Float64)
     p10 = p90 = slow = missing
-    interval = champion.predictor.interval if duration else None
+    interval = getattr(champion.predictor, "interval", None) if duration else None
     if interval is not None and runs.height:
         p10, p90 = (pl.Series(bound, dtype=pl.Float64) for bound in interval.predict(runs))
         # NaN where the calibration is too small for the level: no bound, the ratio rule holds
@@ -76,6 +80,7 @@ def predictions(
             "scored_at": datetime.now(UTC),
             "trained_through": datetime.fromisoformat(champion.trained_through),
             "started_at": runs["started_at"],
+            "predictor": getattr(champion.predictor, "kind", "lightgbm"),
         }
     )
 
@@ -97,32 +102,41 @@ MODEL_QUALITY_SQL = """
 CREATE OR REPLACE TABLE ml.model_quality AS
 WITH outcomes AS (
     SELECT p.model_name AS model, p.model_version AS version,
+        coalesce(p.predictor, 'lightgbm') AS predictor,
         coalesce(p.predicted_duration_s, p.predicted_success_proba) AS prediction, r.duration_s,
         (r.conclusion = 'success')::INT AS succeeded
     FROM ml.build_predictions p
     JOIN core.pipeline_runs r USING (run_key)
     WHERE r.status = 'completed' AND r.conclusion IN ('success', 'failure', 'timed_out')
         AND r.started_at > p.trained_through  -- runs the model never learnt from
+), quality AS (
+    SELECT model, version, count(*) AS runs,
+        CASE WHEN model = 'build_duration' THEN
+            avg((abs(prediction - duration_s) <= 0.2 * duration_s)::INT) END AS within_20pct,
+        CASE WHEN model = 'build_duration' THEN avg(abs(prediction - duration_s)) END AS mae_s,
+        CASE WHEN model = 'build_outcome' THEN
+            avg(((prediction >= 0.5)::INT = succeeded)::INT) END AS accuracy,
+        CASE WHEN model = 'build_outcome' THEN avg(power(prediction - succeeded, 2)) END AS brier,
+        CASE model WHEN 'build_duration' THEN $duration_floor ELSE $outcome_floor END AS floor,
+        coalesce(within_20pct, accuracy) < floor AS below_floor,
+        now() AS measured_at,
+        any_value(predictor) AS predictor
+    FROM outcomes
+    GROUP BY model, version
 )
-SELECT model, version, count(*) AS runs,
-    CASE WHEN model = 'build_duration' THEN
-        avg((abs(prediction - duration_s) <= 0.2 * duration_s)::INT) END AS within_20pct,
-    CASE WHEN model = 'build_duration' THEN avg(abs(prediction - duration_s)) END AS mae_s,
-    CASE WHEN model = 'build_outcome' THEN
-        avg(((prediction >= 0.5)::INT = succeeded)::INT) END AS accuracy,
-    CASE WHEN model = 'build_outcome' THEN avg(power(prediction - succeeded, 2)) END AS brier,
-    CASE model WHEN 'build_duration' THEN $duration_floor ELSE $outcome_floor END AS floor,
-    coalesce(within_20pct, accuracy) < floor AS below_floor,
-    now() AS measured_at
-FROM outcomes
-GROUP BY model, version
-ORDER BY model, version
+-- why the version serves (or served), from ml.serving
+SELECT q.*, coalesce(s.serving, false) AS serving, s.reason
+FROM quality q LEFT JOIN ml.serving s ON s.model_name = q.model AND s.version = q.version
+ORDER BY q.model, q.version
 """
 
 
-def refresh_model_quality(conn, duration_floor: float, outcome_floor: float) -> list[tuple]:
+def refresh_model_quality(conn, duration_floor: float, outcome_floor: float) -> list[dict]:
+    """Rebuild ml.model_quality; its rows as dicts (model, version, runs, within_20pct, mae_s,
+    accuracy, brier, floor, below_floor, measured_at, predictor, serving, reason)."""
     conn.execute(PREDICTIONS_DDL)
+    conn.execute(SERVING_DDL)
     conn.execute(
         MODEL_QUALITY_SQL, {"duration_floor": duration_floor, "outcome_floor": outcome_floor}
     )
-    return conn.execute("SELECT * FROM ml.model_quality").fetchall()
+    return fetch_dicts(conn, "SELECT * FROM ml.model_quality")

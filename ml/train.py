@@ -63,6 +63,8 @@ class TrainedModel:
     features: list[str]
     trained_through: str  # the latest start time among the training runs (RFC 3339)
     evaluation: pl.DataFrame = field(repr=False)  # the evaluation slice, for comparing models
+    # The runs it learnt from: the baseline's fallback and the model card (ml/model_card.py).
+    training: pl.DataFrame | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -200,6 +202,8 @@ def duration_reference(
 
 def predict_duration(predictor: Predictor, features: pl.DataFrame) -> np.ndarray:
     """Seconds: the reference times the learnt ratio (times 1 when the correction is off)."""
+    if getattr(predictor, "kind", None) == "baseline":  # ml/baseline.py: it predicts by itself
+        return predictor.predict(features)
     seconds = duration_reference(features, predictor.fallback_s, predictor.reference)
     if not predictor.correction:
         return seconds
@@ -207,6 +211,8 @@ def predict_duration(predictor: Predictor, features: pl.DataFrame) -> np.ndarray
 
 
 def predict_success(predictor: Predictor, features: pl.DataFrame) -> np.ndarray:
+    if getattr(predictor, "kind", None) == "baseline":  # ml/baseline.py: it predicts by itself
+        return predictor.predict(features)
     return predictor.raw(features)
 
 
@@ -307,6 +313,7 @@ def train_duration(
         FEATURES,
         train["started_at"].max().isoformat(),
         evaluation,
+        training=train,
     )
 
 
@@ -331,6 +338,7 @@ def train_outcome(
         FEATURES,
         train["started_at"].max().isoformat(),
         evaluation,
+        training=train,
     )
 
 

@@ -17,6 +17,7 @@ from dcicd_platform.demo.generator import generate_organisation
 from dcicd_platform.demo.organisation import demo_config_yaml
 from dcicd_platform.ingest.loader import load_files
 from dcicd_platform.resources import MlflowResource, SettingsResource, warehouse_resource
+from dcicd_platform.status import read_status, render_status
 from ml import registry
 from ml.features import FEATURES, build_features, load_runs
 from ml.train import InsufficientData, evaluate, train_duration, train_outcome
@@ -139,7 +140,16 @@ def test_a_model_that_does_not_beat_the_baseline_is_never_champion(runs, mlflow_
     model.baseline = dict(model.metrics, brier=0.0)
     result = registry.log_and_register(mlflow_client, model)
     assert not result.promoted and result.reason == "does not beat the baseline"
-    assert registry.champion_version(mlflow_client, "build_outcome") is None
+    # There is still an answer: the baseline serves, as a version of its own.
+    assert result.champion_version == result.baseline_version == "2"
+    assert registry.champion_version(mlflow_client, "build_outcome") == "2"
+    assert registry.predictor_kind(mlflow_client, "build_outcome", "1") == "lightgbm"
+    assert registry.predictor_kind(mlflow_client, "build_outcome", "2") == "baseline"
+    baseline = registry.load_version("build_outcome", "2")
+    success = model.training["succeeded"].mean()
+    assert baseline.fallback == pytest.approx(success)  # the training runs' success rate
+    expected = (1 - model.evaluation["wf_failure_rate"]).fill_null(success).to_numpy()
+    assert (baseline.predict(model.evaluation) == expected).all()
 
 
 def test_too_little_history_skips_training_with_a_clear_message(tmp_path):
@@ -217,6 +227,21 @@ def test_runs_are_scored_once_by_the_champion_of_the_moment(demo_warehouse, tmp_
             [trained_through],
         ).fetchone()[0]
         assert [r[1] for r in quality] == [after, after]
+        # Both trained models beat their baselines: LightGBM serves, for that reason.
+        serving = conn.execute(
+            "SELECT model_name, version, predictor, reason FROM ml.serving WHERE serving ORDER BY 1"
+        ).fetchall()
+        assert serving == [
+            ("build_duration", "1", "lightgbm", "first model that beats the baseline"),
+            ("build_outcome", "1", "lightgbm", "first model that beats the baseline"),
+        ]
+        assert conn.execute(
+            "SELECT DISTINCT predictor, serving, reason FROM ml.model_quality"
+        ).fetchall() == [("lightgbm", True, "first model that beats the baseline")]
+        screen = render_status(read_status(conn))
+        assert "build_duration v1: LightGBM serving, first model that beats the baseline" in (
+            screen
+        )
     # Retraining and scoring again rewrites nothing.
     assert dg.materialize(everything, resources=resources).success
     with duckdb.connect(str(warehouse)) as conn:

@@ -19,22 +19,25 @@ PREDICTIONS = dg.AssetKey(["ml", "build_predictions"])
 MODEL_NAMES = ("build_duration", "build_outcome")
 
 
-def _champions(mlflow: MlflowResource, log) -> list:
-    from ml.registry import champion_version, load_version
+def _champions(mlflow: MlflowResource, log) -> tuple[list, dict]:
+    """The champion of each model, ready to score, and what serves each (None: nothing yet)."""
+    from ml.registry import load_version, serving
     from ml.scoring import Champion
 
     client = mlflow.client()
-    found = []
+    found, servings = [], {}
     for name in MODEL_NAMES:
-        version = champion_version(client, name)
-        if version is None:
+        servings[name] = serves = serving(client, name)
+        if serves is None:
             continue
+        version = serves.version
         trained_through = client.get_model_version(name, version).tags.get("trained_through")
         if trained_through is None:  # not registered by dcicd: live quality could not be judged
             log.warning(f"{name} version {version} has no trained_through tag: not used")
+            servings[name] = None
             continue
         found.append(Champion(name, version, load_version(name, version), trained_through))
-    return found
+    return found, servings
 
 
 @dg.asset(
@@ -46,7 +49,8 @@ def _champions(mlflow: MlflowResource, log) -> list:
     owners=["team:platform"],
     description="Each run's predicted duration (with its P10-P90 interval and the bound above "
     "which it is a slow build) and probability of success, by the champion models of the moment "
-    "it was first seen; never rewritten.",
+    "it was first seen (a trained model, or the baseline when no trained model beats it); never "
+    "rewritten. Also writes ml.serving: which predictor serves each model, why, and since when.",
 )
 def build_predictions(
     context: dg.AssetExecutionContext,
@@ -56,20 +60,28 @@ def build_predictions(
 ) -> dg.MaterializeResult:
     from ml.features import features_from_warehouse
     from ml.scoring import PREDICTIONS_DDL, predictions, store, unscored
+    from ml.serving import record_serving
 
     # The slow-build bound is set when a run is scored, at the level configured then.
     level = settings.load().anomalies.build_duration_level
-    champions = _champions(mlflow, context.log)
+    champions, servings = _champions(mlflow, context.log)
     metadata = {}
     with warehouse.get_connection() as conn:
         conn.execute(PREDICTIONS_DDL)
+        record_serving(conn, servings)
         features = features_from_warehouse(conn) if champions else None
         for champion in champions:
+            serves = servings[champion.name]
             runs = unscored(conn, features, champion.name)
             new = store(conn, predictions(champion, runs, level))
             metadata[f"{champion.name}_scored"] = new
             metadata[f"{champion.name}_champion"] = f"version {champion.version}"
-            context.log.info(f"{champion.name} v{champion.version} scored {new} new runs")
+            metadata[f"{champion.name}_predictor"] = serves.label
+            metadata[f"{champion.name}_serving"] = serves.reason
+            context.log.info(
+                f"{champion.name} v{champion.version} ({serves.label}, {serves.reason})"
+                f" scored {new} new runs"
+            )
         total = conn.execute("SELECT count(*) FROM ml.build_predictions").fetchone()[0]
     if not champions:
         context.log.info("no champion model yet: nothing scored (training registers one)")
@@ -84,8 +96,8 @@ def build_predictions(
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
     owners=["team:platform"],
-    description="Live quality of every model version on runs it never trained on, against the "
-    "configured floors.",
+    description="Live quality of every model version (trained or baseline) on runs it never "
+    "trained on, against the configured floors, with which predictor it is and why it serves.",
 )
 def model_quality(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
@@ -98,22 +110,26 @@ def model_quality(
             conn, floors.duration_within_20pct_floor, floors.outcome_accuracy_floor
         )
     lines = [
-        "| model | version | runs | within 20% | accuracy | below floor |",
-        "|---|---|---|---|---|---|",
+        "| model | version | predictor | runs | within 20% | accuracy | below floor | why |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for model, version, runs, within, _, accuracy, _, _, below, _ in rows:
-        fmt = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
+    fmt = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
+    for r in rows:
+        why = r["reason"] if r["serving"] else f"not serving ({r['reason'] or 'replaced'})"
         lines.append(
-            f"| {model} | {version} | {runs} | {fmt(within)} | {fmt(accuracy)} | {below} |"
+            f"| {r['model']} | {r['version']} | {r['predictor']} | {r['runs']} |"
+            f" {fmt(r['within_20pct'])} | {fmt(r['accuracy'])} | {r['below_floor']} | {why} |"
         )
-    below = [f"{r[0]} v{r[1]}" for r in rows if r[8]]
+    below = [f"{r['model']} v{r['version']}" for r in rows if r["below_floor"]]
     if below:
         context.log.warning(f"below the quality floor: {', '.join(below)}")
+    serving = [f"{r['model']} v{r['version']} {r['predictor']}" for r in rows if r["serving"]]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(rows),
             "live_quality": dg.MetadataValue.md("\n".join(lines)),
             "below_floor": ", ".join(below) or "none",
+            "serving": ", ".join(serving) or "none measured yet",
         }
     )
 
@@ -128,7 +144,9 @@ def _train_asset(name: str):
         owners=["team:platform"],
         description=f"Trains the {name.replace('_', ' ')} model, logs it to MLflow, registers "
         "it as challenger and promotes it to champion only if it beats the champion and the "
-        "baseline on the same evaluation slice.",
+        "baseline on the same evaluation slice; when neither it nor the champion beats the "
+        "baseline, the baseline is registered (or kept) and serves. Each version's MLflow "
+        "description is its model card.",
     )
     def _train(
         context: dg.AssetExecutionContext,
@@ -151,12 +169,19 @@ def _train_asset(name: str):
             return dg.MaterializeResult(metadata={"skipped": str(exc)})
         registration = log_and_register(mlflow.client(), model)
         context.log.info(f"{name} v{registration.version}: {registration.reason}")
+        if registration.baseline_version is not None:
+            context.log.warning(
+                f"{name}: the baseline serves as version {registration.baseline_version}:"
+                f" {registration.serving_reason}"
+            )
         metadata = {
             "mlflow_run_id": registration.run_id,
             "model_version": registration.version,
             "promoted": registration.promoted,
             "promotion": registration.reason,
             "champion_version": registration.champion_version or "none",
+            "serving_predictor": registration.serving_predictor or "none",
+            "serving_reason": registration.serving_reason or "nothing serves",
             "trained_through": model.trained_through,
         }
         metadata |= {f"eval_{k}": v for k, v in model.metrics.items() if v == v}

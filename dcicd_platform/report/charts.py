@@ -272,17 +272,29 @@ def model_quality(figures: WeeklyFigures, floors: dict[str, float]) -> str:
         )
     fig, ax = plt.subplots(figsize=(10, 2.8))
     names = {"build_duration": "duration: within 20%", "build_outcome": "outcome: accuracy"}
-    for i, model in enumerate(sorted({r["model"] for r in figures.model_weekly})):
-        rows = [r for r in figures.model_weekly if r["model"] == model]
-        colour = ("#1f77b4", "#2ca02c")[i % 2]
+    models = sorted({r["model"] for r in figures.model_weekly})
+    # One line per model and predictor: a baseline's weeks dashed, in the model's colour.
+    for model, predictor in sorted(
+        {(r["model"], r.get("predictor")) for r in figures.model_weekly}
+    ):
+        rows = [
+            r
+            for r in figures.model_weekly
+            if r["model"] == model and r.get("predictor") == predictor
+        ]
+        colour = ("#1f77b4", "#2ca02c")[models.index(model) % 2]
+        baseline = predictor == "baseline"
         ax.plot(
             [r["week_start"] for r in rows],
             [100 * r["quality"] for r in rows],
-            marker="o",
+            marker="s" if baseline else "o",
+            ls=":" if baseline else "-",
             color=colour,
-            label=names.get(model, model),
+            label=names.get(model, model) + (" (baseline serving)" if baseline else ""),
         )
+    for model in models:
         if model in floors:
+            colour = ("#1f77b4", "#2ca02c")[models.index(model) % 2]
             ax.axhline(100 * floors[model], ls="--", lw=1, color=colour, alpha=0.6)
     ax.set_ylim(0, 100)
     ax.set_ylabel("% of unseen runs")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from dbt_like_sql.catalog import existing_tables, fetch_dicts
+from dbt_like_sql.catalog import column_exists, existing_tables, fetch_dicts
 from dcicd_platform.reading import BY_SEVERITY, TIERS, ci_weekly, dora_summary, kpi_scorecard
 
 TREND_WEEKS = 12
@@ -46,6 +46,7 @@ class WeeklyFigures:
     anomalies: list[dict] = field(default_factory=list)
     actions: list[dict] = field(default_factory=list)
     model_weekly: list[dict] = field(default_factory=list)
+    serving: list[dict] = field(default_factory=list)  # what serves each model now, and why
     scorecard: list[dict] = field(default_factory=list)
     week_over_week: list[dict] = field(default_factory=list)
     dora_tiers: list[dict] = field(default_factory=list)
@@ -130,6 +131,30 @@ def week_over_week(conn, week_start: date) -> list[dict]:
     return out
 
 
+MODEL_WEEKLY_SQL = """
+SELECT p.model_name AS model, {predictor} AS predictor,
+    date_trunc('week', r.started_at)::DATE AS week_start, count(*) AS runs,
+    CASE WHEN p.model_name = 'build_duration' THEN avg((abs(p.predicted_duration_s
+        - r.duration_s) <= 0.2 * r.duration_s)::INT)
+    ELSE avg(((p.predicted_success_proba >= 0.5)::INT
+        = (r.conclusion = 'success')::INT)::INT) END AS quality
+FROM ml.build_predictions p JOIN core.pipeline_runs r USING (run_key)
+WHERE r.status = 'completed' AND r.conclusion IN ('success', 'failure', 'timed_out')
+    AND r.started_at > p.trained_through AND r.started_at::DATE BETWEEN ? AND ?
+GROUP BY 1, 2, 3
+ORDER BY model, predictor, week_start
+"""
+
+
+def model_weekly(conn, first: date, end: date) -> list[dict]:
+    """Live quality per model, predictor ('lightgbm' or 'baseline') and week, on runs the
+    predicting version never learnt from (predictions from before the predictor was kept are
+    LightGBM's)."""
+    known = column_exists(conn, "ml.build_predictions", "predictor")
+    predictor = "coalesce(p.predictor, 'lightgbm')" if known else "'lightgbm'"
+    return fetch_dicts(conn, MODEL_WEEKLY_SQL.format(predictor=predictor), [first, end])
+
+
 def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
     """Every figure of the report for the ISO week starting week_start."""
     first = week_start - timedelta(weeks=TREND_WEEKS - 1)
@@ -187,20 +212,12 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
             " FROM ops.actions ORDER BY requested_at DESC LIMIT 50",
         )
     if "ml.build_predictions" in tables:
-        figures.model_weekly = fetch_dicts(
+        figures.model_weekly = model_weekly(conn, first, end)
+    if "ml.serving" in tables:
+        figures.serving = fetch_dicts(
             conn,
-            """SELECT p.model_name AS model, date_trunc('week', r.started_at)::DATE AS week_start,
-                count(*) AS runs,
-                CASE WHEN p.model_name = 'build_duration' THEN avg((abs(p.predicted_duration_s
-                    - r.duration_s) <= 0.2 * r.duration_s)::INT)
-                ELSE avg(((p.predicted_success_proba >= 0.5)::INT
-                    = (r.conclusion = 'success')::INT)::INT) END AS quality
-            FROM ml.build_predictions p JOIN core.pipeline_runs r USING (run_key)
-            WHERE r.status = 'completed' AND r.conclusion IN ('success', 'failure', 'timed_out')
-                AND r.started_at > p.trained_through AND r.started_at::DATE BETWEEN ? AND ?
-            GROUP BY p.model_name, date_trunc('week', r.started_at)
-            ORDER BY model, week_start""",
-            [first, end],
+            "SELECT model_name AS model, version, predictor, method, reason, since"
+            " FROM ml.serving WHERE serving ORDER BY model_name",
         )
     figures.scorecard = kpi_scorecard(conn)
     figures.week_over_week = week_over_week(conn, week_start)

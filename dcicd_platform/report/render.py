@@ -57,6 +57,18 @@ def scorecard_counts(figures: WeeklyFigures) -> dict[str, int]:
     return counts
 
 
+def serving_lines(figures: WeeklyFigures) -> list[str]:
+    """'build_duration: baseline (trailing median) serving (version 3, since 2026-05-30): the
+    trained model (v4) does not beat the baseline: the trailing median serves'."""
+    lines = []
+    for s in figures.serving:
+        what = f"baseline ({s['method']})" if s["predictor"] == "baseline" else "LightGBM"
+        since = f", since {s['since']:%Y-%m-%d}" if s["since"] else ""
+        reason = f": {s['reason']}" if s["reason"] else ""
+        lines.append(f"{s['model']}: {what} serving (version {s['version']}{since}){reason}")
+    return lines
+
+
 def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> str:
     """The report page: inline CSS and SVG only, so it opens offline and can be mailed on."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -104,6 +116,7 @@ def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> 
         scorecard_counts=scorecard_counts(figures),
         missed=missed,
         dora=figures.dora_tiers,
+        serving=serving_lines(figures),
         mode=mode,
         written=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
@@ -138,4 +151,7 @@ def summary_markdown(figures: WeeklyFigures, path: Path) -> str:
         )
         + ".",
     ]
+    serving = serving_lines(figures)
+    if serving:
+        lines += ["", "Build predictors: " + "; ".join(serving) + "."]
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """build_duration: a successful run far slower than expected, or a job that became slower.
 
-A run the duration model scored with an interval is slow above its `slow_above_s`: the
-one-sided conformal bound at `build_duration_level` (0.99) that ml/intervals.py sets when the
+A run the duration model scored (the trained model, or the baseline when that serves) with an
+interval is slow above its `slow_above_s`:
+the one-sided conformal bound at `build_duration_level` (0.99) that ml/intervals.py sets when the
 run is scored, above which about 1% of normal successful runs fall. So a workflow whose
 duration swings widely is not flagged for a swing it always had, and a steady one is flagged
 for a smaller step, where a fixed ratio treats both alike. A run without an interval (scored
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dbt_like_sql.catalog import fetch_dicts, table_exists
+from dbt_like_sql.catalog import column_exists, fetch_dicts, table_exists
 from ml.anomaly.store import as_frame
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ WITH runs AS (
     WINDOW w AS (PARTITION BY repo, workflow, trigger_event ORDER BY started_at
         ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 ), predicted AS ({predicted})
-SELECT r.*, p.predicted_duration_s, p.slow_above_s,
+SELECT r.*, p.predicted_duration_s, p.slow_above_s, p.predictor,
     coalesce(p.predicted_duration_s, r.trailing_p50) AS expected_s
 FROM runs r LEFT JOIN predicted p USING (run_key)
 WHERE (p.predicted_duration_s IS NOT NULL OR r.history >= 5)
@@ -42,18 +43,17 @@ WHERE (p.predicted_duration_s IS NOT NULL OR r.history >= 5)
         ELSE r.duration_s >= $ratio * coalesce(p.predicted_duration_s, r.trailing_p50) END
 """
 PREDICTED_SQL = (
-    "SELECT run_key, predicted_duration_s, slow_above_s FROM ml.build_predictions"
-    " WHERE model_name = 'build_duration'"
-)
-# A warehouse whose predictions were last stored before intervals existed: no bound.
-PREDICTED_WITHOUT_BOUND_SQL = (
-    "SELECT run_key, predicted_duration_s, NULL::DOUBLE AS slow_above_s"
-    " FROM ml.build_predictions WHERE model_name = 'build_duration'"
+    "SELECT run_key, predicted_duration_s, slow_above_s, coalesce(predictor, 'lightgbm')"
+    " AS predictor FROM ml.build_predictions WHERE model_name = 'build_duration'"
 )
 NOT_PREDICTED_SQL = (
     "SELECT NULL::VARCHAR AS run_key, NULL::DOUBLE AS predicted_duration_s,"
-    " NULL::DOUBLE AS slow_above_s WHERE false"
+    " NULL::DOUBLE AS slow_above_s, NULL::VARCHAR AS predictor WHERE false"
 )
+BASIS = {
+    "lightgbm": "the duration model predicted",
+    "baseline": "the baseline serving (its workflow's trailing median) predicted",
+}
 
 SLOW_JOBS_SQL = """
 WITH jobs AS (
@@ -114,13 +114,16 @@ def slow_jobs(conn, t: AnomalyThresholds) -> list[dict]:
 
 
 def _predicted_sql(conn) -> str:
+    """PREDICTED_SQL, with NULL (no bound) or 'lightgbm' for a column that a warehouse whose
+    predictions were last stored before intervals, or before baselines served, lacks."""
     if not table_exists(conn, "ml.build_predictions"):
         return NOT_PREDICTED_SQL
-    bounded = conn.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'ml'"
-        " AND table_name = 'build_predictions' AND column_name = 'slow_above_s'"
-    ).fetchone()[0]
-    return PREDICTED_SQL if bounded else PREDICTED_WITHOUT_BOUND_SQL
+    sql = PREDICTED_SQL
+    if not column_exists(conn, "ml.build_predictions", "slow_above_s"):
+        sql = sql.replace("slow_above_s,", "NULL::DOUBLE AS slow_above_s,")
+    if not column_exists(conn, "ml.build_predictions", "predictor"):
+        sql = sql.replace("coalesce(predictor, 'lightgbm')", "'lightgbm'")
+    return sql
 
 
 def build_duration(conn, t: AnomalyThresholds) -> pl.DataFrame:
@@ -131,7 +134,7 @@ def build_duration(conn, t: AnomalyThresholds) -> pl.DataFrame:
     for r in fetch_dicts(conn, sql, {"ratio": t.build_duration_ratio}):
         ratio = r["duration_s"] / r["expected_s"]
         basis = (
-            "the duration model predicted"
+            BASIS.get(r["predictor"], BASIS["lightgbm"])
             if r["predicted_duration_s"]
             else "its last runs' median was"
         )
