@@ -127,8 +127,20 @@ def print_model_evaluation(home: Home) -> None:
     mlflow_client = client(home.mlflow_tracking_uri, home.mlflow_artifacts)
     rows = []
     for name, metrics in [
-        ("build_duration", [("within_20pct", "> 80%"), ("mae_s", "")]),
-        ("build_outcome", [("accuracy", "> 75%"), ("roc_auc", ""), ("brier", "")]),
+        (
+            "build_duration",
+            [("within_20pct", "> 80%"), ("mae_s", ""), ("interval_coverage", "80% (P10-P90)")],
+        ),
+        (
+            "build_outcome",
+            [
+                ("accuracy", "> 75%"),
+                ("brier", "< baseline"),
+                ("failure_recall", ">= 50%"),
+                ("failure_precision", ">= 50%"),
+                ("roc_auc", ""),
+            ],
+        ),
     ]:
         try:
             version = mlflow_client.get_model_version_by_alias(name, "champion")
@@ -159,6 +171,12 @@ def print_model_evaluation(home: Home) -> None:
 def _figure(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if metric in ("within_20pct", "accuracy"):
+    if metric in (
+        "within_20pct",
+        "accuracy",
+        "interval_coverage",
+        "failure_recall",
+        "failure_precision",
+    ):
         return f"{value:.1%}"
     return f"{value:.0f} s" if metric == "mae_s" else f"{value:.3f}"
