@@ -49,6 +49,8 @@ class ScopeImport:
         writer: EnvelopeWriter,
         state: ImportState,
         checkpoint: Callable[[], None],
+        **options: object,
     ) -> Counter:
-        """Import one scope; returns what it found, by kind (what `run.Provider` calls)."""
-        return cls(client, scope, since, now, writer, state, checkpoint).run()
+        """Import one scope; returns what it found, by kind (what `run.Provider` calls).
+        `options` set a provider's own fields (GitHub: commit_files)."""
+        return cls(client, scope, since, now, writer, state, checkpoint, **options).run()
