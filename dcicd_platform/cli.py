@@ -136,7 +136,8 @@ def _import(source: str, scopes: list[str], since: str | None, api_url: str | No
     from dcicd_platform.sources import run
     from dcicd_platform.sources.http import ApiError
 
-    configured = load_config().history_import
+    config = load_config()
+    configured = config.history_import
     provider = run.providers()[source]
     api_url = api_url or configured.api_url(source)
     scopes = scopes or list(configured.scopes(source))
@@ -158,7 +159,15 @@ def _import(source: str, scopes: list[str], since: str | None, api_url: str | No
                 err=True,
             )
             sys.exit(2)
-        summary = run.run_import(home, source, scopes, since=start, token=token, api_url=api_url)
+        summary = run.run_import(
+            home,
+            source,
+            scopes,
+            since=start,
+            token=token,
+            api_url=api_url,
+            commit_files=config.path_repositories(),
+        )
     except ApiError as exc:
         _fail(run.explain(exc, provider))
     for line in summary.lines():

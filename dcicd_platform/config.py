@@ -47,6 +47,27 @@ class Service(_Strict):
     )
     ci_budget_usd_per_deployment: float | None = Field(default=None, ge=0)
     monthly_ci_budget_usd: float | None = Field(default=None, ge=0)
+    paths: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns on file paths from the repository's root (`*` crosses "
+        "folders: `services/payments/**`): the service is the part of its repositories these "
+        "match, and its changes are the commits that touched one of them. Empty: the whole "
+        "repositories. Services that share a repository each name theirs.",
+    )
+    workflows: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns on a workflow's name or path: in a repository services "
+        "share, the CI runs (and jobs) of those workflows belong to this service.",
+    )
+
+    @field_validator("paths", "workflows")
+    @classmethod
+    def _patterns_are_relative(cls, patterns: list[str]) -> list[str]:
+        """A pattern is matched against paths relative to the repository's root, never '/x'."""
+        for pattern in patterns:
+            if not pattern or pattern.startswith("/"):
+                raise ValueError(f"{pattern!r}: a pattern is not empty and has no leading /")
+        return patterns
 
 
 class RunnerRate(_Strict):
@@ -279,14 +300,23 @@ class PlatformConfig(_Strict):
             if service.name in seen_services:
                 raise ValueError(f"service {service.name!r} is configured twice")
             seen_services.add(service.name)
+        paths_of = {service.name: service.paths for service in self.services}
+        for service in self.services:
             for repo in service.repositories:
-                if repo in owner_of:
+                # A repository several services share is split between them by their paths.
+                shared = repo in owner_of and owner_of[repo] != service.name
+                if repo in owner_of and not (shared and paths_of[owner_of[repo]] and service.paths):
                     raise ValueError(
                         f"repository {repo!r} belongs to both {owner_of[repo]!r} "
-                        f"and {service.name!r}"
+                        f"and {service.name!r}: services sharing a repository each name "
+                        "their `paths`"
                     )
-                owner_of[repo] = service.name
+                owner_of.setdefault(repo, service.name)
         return self
+
+    def path_repositories(self) -> set[str]:
+        """The repositories a service with `paths` lists: their commits' files are needed."""
+        return {repo for s in self.services if s.paths for repo in s.repositories}
 
 
 def _describe(error: ValidationError) -> str:

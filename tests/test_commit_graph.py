@@ -374,6 +374,8 @@ CHANGE_MODELS = {
     "core.deployments",
     "core.commits",
     "core.commit_graph",
+    "core.commit_files",
+    "core.commit_services",
     "marts.deployment_changes",
 }
 

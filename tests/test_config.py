@@ -57,6 +57,53 @@ def test_a_repository_in_two_services_is_refused():
         parse_config(text)
 
 
+MONOREPO = """
+services:
+  - name: payments
+    repositories: [acme/mono]
+    paths: ["services/payments/**"]
+    workflows: ["payments-*"]
+  - name: search
+    repositories: [acme/mono, acme/search-ui]
+    paths: ["services/search/**"]
+  - name: shop
+    repositories: [acme/shop]
+"""
+
+
+def test_services_sharing_a_repository_each_name_their_paths():
+    config = parse_config(MONOREPO)
+    assert config.path_repositories() == {"acme/mono", "acme/search-ui"}
+    one_without = MONOREPO.replace('    paths: ["services/search/**"]\n', "")
+    with pytest.raises(ConfigError, match="belongs to both 'payments' and 'search'"):
+        parse_config(one_without)
+    with pytest.raises(ConfigError, match=r"services\.0\.paths"):
+        parse_config(MONOREPO.replace('"services/payments/**"', '"/services/payments/**"'))
+
+
+def test_shared_repositories_are_split_by_paths_in_the_config_tables():
+    import duckdb
+
+    from dcicd_platform.assets.config_tables import write_config_tables
+
+    conn = duckdb.connect()
+    counts = write_config_tables(conn, parse_config(MONOREPO))
+    assert counts["service_repositories"] == 2 and counts["service_paths"] == 4
+    # One service a repository: the mapping every repository-level figure joins.
+    owners = conn.execute("SELECT repo, service FROM config.service_repositories ORDER BY 1")
+    assert owners.fetchall() == [("acme/search-ui", "search"), ("acme/shop", "shop")]
+    paths = conn.execute(
+        "SELECT service, repo, position, paths, workflows, shared FROM config.service_paths"
+        " ORDER BY position, repo"
+    ).fetchall()
+    assert paths == [
+        ("payments", "acme/mono", 0, ["services/payments/**"], ["payments-*"], True),
+        ("search", "acme/mono", 1, ["services/search/**"], [], True),
+        ("search", "acme/search-ui", 1, ["services/search/**"], [], False),
+        ("shop", "acme/shop", 2, [], [], False),
+    ]
+
+
 def test_missing_file_named_by_dcicd_config(tmp_path, monkeypatch):
     monkeypatch.setenv("DCICD_CONFIG", str(tmp_path / "nope.yaml"))
     with pytest.raises(ConfigError, match="nope.yaml"):

@@ -23,7 +23,7 @@ from dcicd_platform.sources import github
 from dcicd_platform.sources.run import run_import
 from tests import real_history
 from tests.fake_provider_apis import commit_object, github_from_onnx
-from tests.helpers import build_core, write_envelopes
+from tests.helpers import build_core, rows, write_envelopes
 
 DAYS = ("2026-05-29", "2026-05-31")  # a quiet stretch: 174 runs, their jobs
 SINCE = datetime(2026, 5, 29, tzinfo=UTC)
@@ -600,3 +600,52 @@ def test_the_command_takes_what_the_configuration_lists(served, tmp_path, monkey
     assert result.exit_code == 0, result.output
     assert f"{runs} workflow runs" in result.stdout
     assert "then: dcicd refresh" in result.stdout
+
+
+def test_commits_of_a_repository_services_share_come_with_their_files(tmp_path):
+    """A repository whose services name paths: each new commit is asked for its files (one
+    request a commit; the listings omit them), which say whose changes it is."""
+    from dcicd_platform.config import PlatformConfig, Service
+    from tests.fake_provider_apis import FakeGitHub
+
+    config = PlatformConfig(
+        services=[
+            Service(name="payments", repositories=["acme/mono"], paths=["services/payments/**"]),
+            Service(name="search", repositories=["acme/mono"], paths=["services/search/**"]),
+        ]
+    )
+    touched = {"p1": ["services/payments/api.py"], "b1": ["services/search/q.py", "docs/a.md"]}
+    with FakeGitHub() as gh:
+        data = gh.add_repo("acme/mono")
+        parent: list[str] = []
+        for n, (name, files) in enumerate(touched.items()):
+            commit = commit_object(
+                "acme/mono", name * 20, parents=parent, date=f"2026-05-3{n}T08:00:00Z"
+            )
+            commit["files"] = [{"filename": f, "status": "modified"} for f in files]
+            data.put_commit(commit, branch="main")
+            parent = [commit["sha"]]
+        asked = {}
+        for wanted in (set(), config.path_repositories()):
+            home = Home(tmp_path / f"home{len(wanted)}")
+            summary = run_import(
+                home, "github", ["acme/mono"], since=SINCE, token="t", api_url=gh.url, now=NOW,
+                commit_files=wanted,
+            )  # fmt: skip
+            assert summary.counts["commits"] == 2
+            with duckdb.connect(str(home.warehouse)) as conn:
+                build_core(conn, config)
+                files = rows(conn, "SELECT sha, path FROM core.commit_files ORDER BY ALL")
+                services = rows(conn, "SELECT sha, service FROM core.commit_services ORDER BY 1")
+                asked[bool(wanted)] = (
+                    summary.counts["commits asked for their files"],
+                    [tuple(r.values()) for r in files],
+                    [tuple(r.values()) for r in services],
+                )
+    assert asked[False] == (0, [], [])
+    assert asked[True] == (
+        2,
+        [("b1" * 20, "docs/a.md"), ("b1" * 20, "services/search/q.py"),
+         ("p1" * 20, "services/payments/api.py")],
+        [("b1" * 20, "search"), ("p1" * 20, "payments")],
+    )  # fmt: skip

@@ -1,11 +1,12 @@
--- description: One deployment: GitHub deployments (from their statuses), GitLab deployments, and successful default-branch runs of a service's configured deployment workflows; production and rollback flags per CONTRACTS.md §5.
+-- description: One deployment: GitHub deployments (from their statuses), GitLab deployments, and successful default-branch runs of a service's configured deployment workflows; production and rollback flags per CONTRACTS.md §5. In a repository services share, a deployment belongs to the services it names (payload `service` or task `deploy:<service>`, an environment a service lists, an environment named after a service), else to each of them (keyed `<key>@<service>`).
 WITH services AS (
-    SELECT r.service, r.repo, s.production_environments, s.deployment_workflows
-    FROM config.service_repositories r JOIN config.services s USING (service)
+    SELECT r.service, r.repo, r.shared, s.production_environments, s.deployment_workflows
+    FROM config.service_paths r JOIN config.services s USING (service)
 ), github_statuses AS (
     SELECT received_at, json_transform(payload, '{
         "deployment": {"id": "UBIGINT", "sha": "VARCHAR", "ref": "VARCHAR",
-            "environment": "VARCHAR", "created_at": "VARCHAR"},
+            "environment": "VARCHAR", "created_at": "VARCHAR", "task": "VARCHAR",
+            "payload": "JSON"},
         "deployment_status": {"id": "UBIGINT", "state": "VARCHAR", "created_at": "VARCHAR"},
         "repository": {"full_name": "VARCHAR"}}') AS p
     FROM raw.events
@@ -18,6 +19,10 @@ WITH services AS (
         any_value(p.deployment.environment) AS environment,
         any_value(p.deployment.sha) AS sha,
         any_value(p.deployment.ref) AS ref,
+        -- The service a deployment names itself, in a repository services share.
+        any_value(coalesce(json_extract_string(p.deployment.payload, '$.service'),
+            nullif(regexp_extract(p.deployment.task, '^deploy:(.+)$', 1), '')))
+            AS named_service,
         CASE WHEN bool_or(p.deployment_status.state = 'success') THEN 'success'
             ELSE arg_max(p.deployment_status.state,
                 (dcicd_ts(p.deployment_status.created_at), p.deployment_status.id))
@@ -53,14 +58,42 @@ WITH services AS (
         min(dcicd_ts(p.status_changed_at)) AS created_at
     FROM gitlab_events
     GROUP BY p.project.path_with_namespace, p.deployment_id
+), provider_deployments AS (
+    SELECT * FROM github UNION ALL BY NAME SELECT * FROM gitlab
+), shared_repository AS (
+    -- In a repository services share (by paths), a deployment belongs to the services it
+    -- names, by the first rule that names any: its payload's `service` or its task
+    -- `deploy:<service>` (GitHub); an environment the service lists in production_environments;
+    -- an environment named after the service, word by word (`production-payments`).
+    -- One that names none deploys the whole repository: a deployment of each of its services.
+    -- A deployment of several services is keyed once per service (`<key>@<service>`).
+    SELECT d.deployment_key, s.service,
+        CASE WHEN lower(d.named_service) = lower(s.service) THEN 1
+            WHEN list_contains(list_transform(s.production_environments, lambda e: lower(e)),
+                lower(d.environment)) THEN 2
+            WHEN contains('/' || regexp_replace(lower(d.environment), '[-_/.: ]+', '/', 'g') || '/',
+                '/' || regexp_replace(lower(s.service), '[-_/.: ]+', '/', 'g') || '/') THEN 3
+        END AS named_by
+    FROM provider_deployments d
+    JOIN services s ON s.repo = d.repo AND s.shared
+), shared_attributed AS (
+    SELECT deployment_key, service, count(*) OVER (PARTITION BY deployment_key) AS services
+    FROM (
+        SELECT * FROM shared_repository
+        QUALIFY named_by IS NOT DISTINCT FROM min(named_by) OVER (PARTITION BY deployment_key)
+    )
 ), by_environment AS (
-    SELECT d.*, coalesce(s.service, d.repo) AS service,
+    SELECT d.* REPLACE (CASE WHEN a.services > 1 THEN d.deployment_key || '@' || a.service
+            ELSE d.deployment_key END AS deployment_key),
+        coalesce(s.service, d.repo) AS service,
         dcicd_is_production_env(d.environment, s.production_environments) AS is_production
-    FROM (SELECT * FROM github UNION ALL BY NAME SELECT * FROM gitlab) d
-    LEFT JOIN services s USING (repo)
+    FROM provider_deployments d
+    LEFT JOIN shared_attributed a USING (deployment_key)
+    LEFT JOIN services s ON s.repo = d.repo AND (NOT s.shared OR s.service = a.service)
 ), by_workflow AS (
     -- Teams that deploy from CI without environments name their deployment workflows.
-    SELECT 'workflow:' || r.run_key AS deployment_key, r.source, r.repo,
+    SELECT 'workflow:' || r.run_key || CASE WHEN count(*) OVER (PARTITION BY r.run_key) > 1
+            THEN '@' || s.service ELSE '' END AS deployment_key, r.source, r.repo,
         'workflow:' || r.workflow AS environment, r.sha, r.branch AS ref, 'success' AS status,
         r.finished_at AS deployed_at, r.queued_at AS created_at, s.service,
         true AS is_production

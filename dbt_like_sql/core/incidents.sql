@@ -98,7 +98,8 @@ WITH pagerduty_events AS (
             'root cause:\s*([0-9a-fA-F]{7,64})', 1, 'i'), '') AS root_cause_sha,
         -- Labelled in its latest state: a removed label no longer counts.
         coalesce(list_contains(arg_max(labels, (lifecycle, updated_at, received_at)), 'incident'),
-            false) AS labelled_incident
+            false) AS labelled_incident,
+        arg_max(labels, (lifecycle, updated_at, received_at)) AS labels
     FROM issue_events
     GROUP BY incident_key
 ), all_incidents AS (
@@ -108,7 +109,11 @@ WITH pagerduty_events AS (
     WHERE labelled_incident OR root_cause_sha IS NOT NULL
 ), incidents AS (
     SELECT i.incident_key, i.source,
-        coalesce(pd.service, rs.service, i.pd_service_name, i.repo) AS service,
+        -- In a repository services share, the service a label names (else the repository).
+        coalesce(pd.service, rs.service, (
+            SELECT arg_min(sp.service, sp.position) FROM config.service_paths sp
+            WHERE sp.repo = i.repo AND sp.shared AND list_contains(i.labels, lower(sp.service))
+        ), i.pd_service_name, i.repo) AS service,
         i.repo, i.title, i.opened_at, i.resolved_at, lower(i.root_cause_sha) AS root_cause_sha
     FROM all_incidents i
     LEFT JOIN config.service_repositories rs USING (repo)

@@ -1,4 +1,4 @@
--- description: One CI run attempt: GitHub workflow runs and GitLab pipelines, each at its latest known state.
+-- description: One CI run attempt: GitHub workflow runs and GitLab pipelines, each at its latest known state; service is its repository's, or in a repository services share the one whose workflow patterns match (core.run_services has every service a run builds).
 -- materialization: incremental
 -- unique_key: run_key
 -- latest_by: (status = 'completed') DESC, finished_at DESC NULLS LAST, last_received_at DESC
@@ -83,7 +83,17 @@ WITH github_events AS (
     SELECT * FROM (SELECT * FROM github UNION ALL BY NAME SELECT * FROM gitlab)
 )
 SELECT
-    l.run_key, l.source, l.repo, coalesce(s.service, l.repo) AS service, l.workflow,
+    l.run_key, l.source, l.repo,
+    -- The repository's service; in one several services share, the first (as configured)
+    -- whose workflow patterns match the run's workflow, else the repository (core.run_services
+    -- maps such a run by the paths its commits touched too).
+    coalesce(s.service, (
+        SELECT arg_min(p.service, p.position)
+        FROM config.service_paths p
+        WHERE p.repo = l.repo AND p.shared AND len(list_filter(p.workflows, lambda pattern:
+            l.workflow GLOB pattern OR coalesce(l.workflow_path GLOB pattern, false))) > 0
+    ), l.repo) AS service,
+    l.workflow,
     l.workflow_path, l.branch, l.sha, l.status, l.conclusion, l.queued_at, l.started_at,
     l.finished_at,
     -- Never below 0 (a clock skew of the provider); NULL until the run finishes.

@@ -1,4 +1,4 @@
--- description: One commit in one production deployment: the change set of CONTRACTS.md §5 with its lead time. Where the commit graph (core.commit_graph, from the history import) knows the deployed sha and the previous production deployment's, the commits reachable from this sha and from no earlier deployment's (git log --no-merges previous..this: a merge commit stands for the commits it brings), found_by 'commit_graph'; the first production deployment of a service counts those made (committer date) or pushed since the platform's history of the repository begins (its first run, deployment or push). Else the push rule (found_by 'pushes'): commits pushed to the deployed branch after the push that brought the previous production deployment's sha, up to the push that brought this one's, and still on the branch then (a forced push discards those it does not list). Each commit counts in the first production deployment that includes it; rollbacks carry none.
+-- description: One commit in one production deployment: the change set of CONTRACTS.md §5 with its lead time. Where the commit graph (core.commit_graph, from the history import) knows the deployed sha and the previous production deployment's, the commits reachable from this sha and from no earlier deployment's (git log --no-merges previous..this: a merge commit stands for the commits it brings), found_by 'commit_graph'; the first production deployment of a service counts those made (committer date) or pushed since the platform's history of the repository begins (its first run, deployment or push). Else the push rule (found_by 'pushes'): commits pushed to the deployed branch after the push that brought the previous production deployment's sha, up to the push that brought this one's, and still on the branch then (a forced push discards those it does not list). Each commit counts in the first production deployment of the service that includes it; rollbacks carry none. A service configured with paths counts only the commits that touched one of them (core.commit_services); organisation_first marks the row the organisation ('*') counts a commit by, its first production deployment of any service.
 WITH RECURSIVE production AS (
     SELECT deployment_key, service, repo, sha, ref, deployed_at, is_rollback,
         lag(sha) OVER w AS previous_sha,
@@ -10,10 +10,12 @@ WITH RECURSIVE production AS (
 ), graph AS (
     SELECT repo, sha, parent_shas, committed_at, committer_date FROM core.commit_graph
 ), seeds AS (
-    -- Deployments of a sha the graph knows, ranked per repository in deployment order. Every
+    -- Deployments of a sha the graph knows, ranked per service and repository in deployment
+    -- order (services sharing a repository each have their own change sets). Every
     -- one walks (its ancestors are in production from then on); the graph gives the change
     -- set of those whose previous production deployment's sha it knows too (or that have none).
-    SELECT p.*, row_number() OVER (PARTITION BY p.repo ORDER BY p.deployed_at, p.deployment_key)
+    SELECT p.*,
+        row_number() OVER (PARTITION BY p.service, p.repo ORDER BY p.deployed_at, p.deployment_key)
             AS rank,
         p.is_first OR previous_known.sha IS NOT NULL AS graph_counts
     FROM production p
@@ -21,22 +23,22 @@ WITH RECURSIVE production AS (
     LEFT JOIN graph previous_known ON previous_known.repo = p.repo AND previous_known.sha = p.previous_sha
     WHERE NOT p.is_rollback
 ), earliest_seed AS (
-    SELECT repo, sha, min(rank) AS rank FROM seeds GROUP BY repo, sha
+    SELECT service, repo, sha, min(rank) AS rank FROM seeds GROUP BY service, repo, sha
 ), edges AS (
     SELECT repo, sha, unnest(parent_shas) AS parent_sha FROM graph
-), walk(repo, sha, rank) AS (
+), walk(service, repo, sha, rank) AS (
     -- Each deployment walks the parents from its sha and stops at an earlier deployment's sha
     -- (whose ancestors that one's walk reaches): a commit's first deployment is the least rank
     -- that reaches it, and each walk covers only what is new since the ones before it.
-    SELECT repo, sha, rank FROM seeds
+    SELECT service, repo, sha, rank FROM seeds
     UNION
-    SELECT e.repo, e.parent_sha, w.rank
+    SELECT w.service, e.repo, e.parent_sha, w.rank
     FROM walk w
     JOIN edges e ON e.repo = w.repo AND e.sha = w.sha
-    LEFT JOIN earliest_seed s ON s.repo = w.repo AND s.sha = w.sha
+    LEFT JOIN earliest_seed s ON s.service = w.service AND s.repo = w.repo AND s.sha = w.sha
     WHERE coalesce(s.rank >= w.rank, true)
 ), first_reached AS (
-    SELECT repo, sha, min(rank) AS rank FROM walk GROUP BY repo, sha
+    SELECT service, repo, sha, min(rank) AS rank FROM walk GROUP BY service, repo, sha
 ), known_since AS (
     -- When the platform's history of a repository begins (its first run, deployment or push,
     -- delivered or imported): a service's first production deployment counts the commits made
@@ -55,7 +57,7 @@ WITH RECURSIVE production AS (
     SELECT s.deployment_key, s.service, s.repo, s.ref AS branch, s.sha AS deployed_sha,
         g.sha, g.committed_at, f.pushed_at, s.deployed_at, 'commit_graph' AS found_by
     FROM first_reached r
-    JOIN seeds s ON s.repo = r.repo AND s.rank = r.rank
+    JOIN seeds s ON s.service = r.service AND s.repo = r.repo AND s.rank = r.rank
     JOIN graph g ON g.repo = r.repo AND g.sha = r.sha
     LEFT JOIN known_since k ON k.repo = s.repo
     LEFT JOIN first_pushes f ON f.repo = g.repo AND f.sha = g.sha
@@ -99,9 +101,30 @@ WITH RECURSIVE production AS (
         ON c.repo = b.repo AND c.branch = b.branch
         AND c.from_seq > b.after_seq AND c.from_seq <= b.upto_seq
         AND coalesce(c.until_seq > b.upto_seq, true)
+), changes AS (
+    SELECT * FROM (SELECT * FROM by_graph UNION ALL SELECT * FROM by_pushes)
+    -- A commit counts in the first production deployment of the service that includes it, and
+    -- never again.
+    QUALIFY row_number() OVER (
+        PARTITION BY service, repo, sha ORDER BY deployed_at, deployment_key) = 1
+), service_changes AS (
+    -- Monorepos: a service configured with paths in a repository counts only the commits that
+    -- touched one of them (core.commit_services); the deployment's other commits are not its
+    -- changes. A commit touching two services' paths is a change of each one's first
+    -- production deployment that includes it.
+    SELECT c.*
+    FROM changes c
+    WHERE NOT EXISTS (
+            SELECT 1 FROM config.service_paths sp
+            WHERE sp.service = c.service AND sp.repo = c.repo AND len(sp.paths) > 0)
+        OR EXISTS (
+            SELECT 1 FROM core.commit_services cs
+            WHERE cs.service = c.service AND cs.repo = c.repo AND cs.sha = lower(c.sha))
 )
 SELECT deployment_key, service, repo, branch, deployed_sha, sha, committed_at, pushed_at,
-    deployed_at, epoch(deployed_at) - epoch(committed_at) AS lead_time_s, found_by
-FROM (SELECT * FROM by_graph UNION ALL SELECT * FROM by_pushes)
--- A commit counts in the first production deployment that includes it, and never again.
-QUALIFY row_number() OVER (PARTITION BY repo, sha ORDER BY deployed_at, deployment_key) = 1
+    deployed_at, epoch(deployed_at) - epoch(committed_at) AS lead_time_s, found_by,
+    -- The organisation ('*') counts a commit once: in the first production deployment of any
+    -- service that includes it.
+    row_number() OVER (PARTITION BY repo, sha ORDER BY deployed_at, deployment_key) = 1
+        AS organisation_first
+FROM service_changes

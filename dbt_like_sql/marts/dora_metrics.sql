@@ -20,10 +20,16 @@ WITH grains AS (
     FROM deployments
     GROUP BY GROUPING SETS ((service, grain, period_start), (grain, period_start))
 ), change_figures AS (
-    SELECT coalesce(service, '*') AS service, grain, period_start,
+    -- The organisation ('*') counts a commit once, at its first production deployment of any
+    -- service (a commit of two services in a monorepo is a change of each).
+    SELECT service, grain, period_start,
         count(*) AS changes, median(lead_time_s) AS lead_time_median_s
-    FROM changes
-    GROUP BY GROUPING SETS ((service, grain, period_start), (grain, period_start))
+    FROM (
+        SELECT service, grain, period_start, lead_time_s FROM changes
+        UNION ALL
+        SELECT '*', grain, period_start, lead_time_s FROM changes WHERE organisation_first
+    )
+    GROUP BY service, grain, period_start
 ), incident_figures AS (
     SELECT coalesce(service, '*') AS service, grain, period_start,
         count(*) AS incidents, median(restore_s) AS restore_median_s

@@ -27,7 +27,8 @@ WITH as_of AS (
     SELECT sc.service, sc.window_days, median(c.lead_time_s) AS lead_time_median_s
     FROM scopes sc
     JOIN marts.deployment_changes c
-        ON (sc.service = '*' OR c.service = sc.service)
+        -- The organisation counts a commit once (a monorepo commit may change two services).
+        ON (sc.service = '*' AND c.organisation_first OR c.service = sc.service)
         AND c.deployed_at::DATE BETWEEN sc.window_start AND sc.as_of
     GROUP BY sc.service, sc.window_days
 ), incidents AS (

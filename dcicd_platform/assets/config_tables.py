@@ -1,5 +1,7 @@
 """The configuration as tables, so SQL models can join services, settings and rates."""
 
+from collections import Counter
+
 import dagster as dg
 
 from dcicd_platform.config import PlatformConfig
@@ -13,9 +15,17 @@ CREATE OR REPLACE TABLE config.services (
     pagerduty_services VARCHAR[], ci_budget_usd_per_deployment DOUBLE,
     monthly_ci_budget_usd DOUBLE
 );
--- Which service a repository's events belong to: the one place the mapping is unnested.
+-- Which service a repository's events belong to: the one place the mapping is unnested. A
+-- repository several services share (split by their paths) is not here: see service_paths.
 CREATE OR REPLACE TABLE config.service_repositories (
     service VARCHAR NOT NULL, repo VARCHAR PRIMARY KEY
+);
+-- Each configured service and repository with the service's paths there (empty: the whole
+-- repository) and CI workflow patterns; position orders the services as configured.
+CREATE OR REPLACE TABLE config.service_paths (
+    service VARCHAR NOT NULL, repo VARCHAR NOT NULL, position INTEGER NOT NULL,
+    paths VARCHAR[] NOT NULL, workflows VARCHAR[] NOT NULL, shared BOOLEAN NOT NULL,
+    PRIMARY KEY (service, repo)
 );
 CREATE OR REPLACE TABLE config.runner_rates (
     priority INTEGER PRIMARY KEY, pattern VARCHAR NOT NULL, usd_per_minute DOUBLE NOT NULL
@@ -55,6 +65,12 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
         )
         for s in config.services
     ]
+    paths = [
+        (s.name, repo, position, s.paths, s.workflows)
+        for position, s in enumerate(config.services)
+        for repo in s.repositories
+    ]
+    sharers = Counter(repo for _, repo, *_ in paths)
     rates = [(i, r.pattern, r.usd_per_minute) for i, r in enumerate(config.ci_cost.runner_rates)]
     k = config.kpi_targets
     settings = (
@@ -75,9 +91,14 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
             conn.executemany(
                 "INSERT INTO config.services VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", services
             )
+        if paths:
+            conn.executemany(
+                "INSERT INTO config.service_paths VALUES (?, ?, ?, ?, ?, ?)",
+                [(*row, sharers[row[1]] > 1) for row in paths],
+            )
         conn.execute(
             "INSERT INTO config.service_repositories"
-            " SELECT service, unnest(repositories) AS repo FROM config.services"
+            " SELECT service, repo FROM config.service_paths WHERE NOT shared"
         )
         if rates:
             conn.executemany("INSERT INTO config.runner_rates VALUES (?, ?, ?)", rates)
@@ -93,7 +114,8 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
         raise
     return {
         "services": len(services),
-        "service_repositories": sum(len(s.repositories) for s in config.services),
+        "service_repositories": sum(1 for n in sharers.values() if n == 1),
+        "service_paths": len(paths),
         "runner_rates": len(rates),
         "settings": 1,
         "automation": 1,
@@ -111,7 +133,15 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
         )
         for name, description in (
             ("services", "Configured services: repositories, environments, budgets."),
-            ("service_repositories", "Each configured repository and the service it belongs to."),
+            (
+                "service_repositories",
+                "Each configured repository of one service, and the service it belongs to.",
+            ),
+            (
+                "service_paths",
+                "Each configured service and repository, with the service's paths there and "
+                "its CI workflow patterns (repositories services share are split by paths).",
+            ),
             ("runner_rates", "Per-minute CI prices by runner label pattern, first match wins."),
             ("settings", "Attribution window, default rate and KPI targets."),
             ("automation", "The automation's mode and guardrails (read by `dcicd status`)."),

@@ -47,7 +47,8 @@ def import_asset(source: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         from dcicd_platform.sources import run
 
-        config = settings.load().history_import
+        platform = settings.load()
+        config = platform.history_import
         scopes = config.scopes(source)
         if not scopes:
             return dg.MaterializeResult(metadata={"scopes": "none configured"})
@@ -63,6 +64,7 @@ def import_asset(source: str) -> dg.AssetsDefinition:
             api_url=config.api_url(source),
             progress=_LogProgress(context.log),
             now=now,
+            commit_files=platform.path_repositories(),
         )
         for line in summary.lines():
             context.log.info(line)

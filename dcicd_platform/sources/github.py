@@ -139,6 +139,9 @@ def issue_envelope(issue: dict, repository: dict) -> dict:
 class RepositoryImport(ScopeImport):
     """One repository's import (`owner/name`)."""
 
+    # Ask each new commit's files (one request a commit): a repository whose services name
+    # paths needs them to tell whose changes its commits are; the listings omit them.
+    commit_files: bool = False
     _deployed: list[str] = field(default_factory=list)
     _commits: set[str] = field(default_factory=set)
 
@@ -331,8 +334,16 @@ class RepositoryImport(ScopeImport):
             asked, etag = newest, self.client.get(self._path(tail), {**base, "since": newest}).etag
         self._land([], [(key, asked, etag, pages)])
 
+    def _with_files(self, commits: list[dict]) -> list[dict]:
+        """The commits as `GET /commits/{sha}` gives them (with `files`), when they are asked."""
+        if not self.commit_files:
+            return commits
+        self.counts["commits asked for their files"] += len(commits)
+        return [self.client.get(self._path(f"/commits/{c['sha']}")).data for c in commits]
+
     def _commits_of(self, repository: dict, branch: str) -> None:
         def land(commits: list[dict]) -> str | None:
+            commits = self._with_files(commits)
             self._land([commit_envelope(c, repository, branch, None) for c in commits], [])
             self._commits.update(c["sha"] for c in commits)
             self.counts["commits"] += len(commits)
@@ -363,6 +374,7 @@ class RepositoryImport(ScopeImport):
                 fresh = [c for c in page.data if c["sha"] not in self._commits]
                 self._commits.update(c["sha"] for c in page.data)
                 walked += len(fresh)
+                fresh = self._with_files(fresh)
                 self._land([commit_envelope(c, repository, None, None) for c in fresh], [])
                 if not fresh:
                     break  # the rest is history already known

@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,8 +178,12 @@ def run_import(
     progress: Progress | None = None,
     now: datetime | None = None,
     flush_every_s: float = 5.0,
+    commit_files: Collection[str] = (),
 ) -> ImportSummary:
     """Import each scope (repository, project or service), then load what landed.
+
+    `commit_files`: the GitHub repositories whose commits are asked for their files too (one
+    request a commit: those whose services name paths, `PlatformConfig.path_repositories`).
 
     Files land under landing/import/<source>/; the state is flushed at most every
     flush_every_s seconds and at the end of each scope. Raises ValueError for an unknown
@@ -224,8 +228,18 @@ def run_import(
                     last_flush[0] = time.monotonic()
 
             try:
+                wants_files = source == "github" and scope in commit_files
+                options = {"commit_files": True} if wants_files else {}
                 provider.import_scope(
-                    client, scope, since, now, writer, state, checkpoint, counts=summary.counts
+                    client,
+                    scope,
+                    since,
+                    now,
+                    writer,
+                    state,
+                    checkpoint,
+                    counts=summary.counts,
+                    **options,
                 )
             except ApiError as exc:
                 # One repository the token cannot read stops only itself: what it landed and

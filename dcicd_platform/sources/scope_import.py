@@ -50,13 +50,15 @@ class ScopeImport:
         state: ImportState,
         checkpoint: Callable[[], None],
         counts: Counter | None = None,
+        **options: object,
     ) -> Counter:
         """Import one scope; returns what it found, by kind (what `run.Provider` calls).
+        `options` set a provider's own fields (GitHub: commit_files).
 
         Found objects are counted into `counts` as they land, so a caller that passes its own
         Counter still knows what a scope landed when the provider stops it half-way.
         """
-        importer = cls(client, scope, since, now, writer, state, checkpoint)
+        importer = cls(client, scope, since, now, writer, state, checkpoint, **options)
         if counts is not None:
             importer.counts = counts
         return importer.run()

@@ -45,8 +45,9 @@ FROM daily d LEFT JOIN config.service_repositories s USING (repo)
 """
 BUDGET_SQL = """
 WITH services AS (
+    -- A service of a repository services share is judged on the repository's whole spend.
     SELECT r.service, r.repo, s.monthly_ci_budget_usd
-    FROM config.service_repositories r JOIN config.services s USING (service)
+    FROM config.service_paths r JOIN config.services s USING (service)
     WHERE s.monthly_ci_budget_usd IS NOT NULL
 ), month AS (SELECT date_trunc('month', max(day)) AS first, max(day) AS last
     FROM marts.ci_cost_daily)
