@@ -1,8 +1,10 @@
 """The session every warehouse connection works in, so the SQL layer builds on its own.
 
-UTC (days and weeks are UTC days and weeks, CONTRACTS.md section 4, whatever the host's zone),
-no progress bar (callers report progress themselves), and on a writable connection the macros
-of `macros/*.sql`, which the models and the loader use and analysts may query with.
+UTC whatever the host's zone (a cast of a time to a DATE is its UTC day; the reporting time
+zone's days, CONTRACTS.md section 4, are reckoned explicitly with macros/reporting_calendar.sql,
+never by the session's zone), no progress bar (callers report progress themselves), and on a
+writable connection the macros of `macros/*.sql`, which the models and the loader use and
+analysts may query with.
 """
 
 from __future__ import annotations

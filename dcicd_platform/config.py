@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -278,6 +279,58 @@ class HistoryImport(_Strict):
         return getattr(self, source).api_url
 
 
+class Reporting(_Strict):
+    """How figures are reckoned for people: the calendar of every day, week and month."""
+
+    time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone name (Europe/Berlin): days, ISO weeks and months of the "
+        "marts, the trailing windows' as_of, `dcicd status` and the weekly review are this "
+        "zone's. Stored times stay UTC.",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _a_known_zone(cls, value: str) -> str:
+        """An IANA name the platform's zone database knows (the warehouse's ICU knows the same
+        names); 'localtime' is the host's file, not a zone."""
+        import zoneinfo
+
+        if value == "localtime" or value not in zoneinfo.available_timezones():
+            raise ValueError(
+                f"unknown time zone {value!r}: give an IANA name such as UTC or Europe/Berlin"
+            )
+        return value
+
+
+class Dora(_Strict):
+    """What makes a production deployment rework (DORA 2024's rework rate)."""
+
+    rework_window_hours: float = Field(
+        default=24,
+        ge=0,
+        description="A production deployment at most this long after an incident of its "
+        "service opened (or while it is open) is rework.",
+    )
+    hotfix_pattern: str | None = Field(
+        default="hotfix",
+        min_length=1,
+        description="A regular expression (RE2, searched, any letter case) on the deployed "
+        "branch or ref, and on a shipped pull request's head branch and title: a match is "
+        "rework. null: no hotfix marking.",
+    )
+
+    @field_validator("hotfix_pattern")
+    @classmethod
+    def _a_regular_expression(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
 class PlatformConfig(_Strict):
     """Everything the platform can be told; see dcicd.example.yaml for each key."""
 
@@ -291,6 +344,8 @@ class PlatformConfig(_Strict):
     quality: Quality = Field(default_factory=Quality)
     history_import: HistoryImport = Field(default_factory=HistoryImport)
     freshness: Freshness = Field(default_factory=Freshness)
+    reporting: Reporting = Field(default_factory=Reporting)
+    dora: Dora = Field(default_factory=Dora)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> PlatformConfig:

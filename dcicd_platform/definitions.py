@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
@@ -37,6 +38,7 @@ from dcicd_platform.automation.landing_sensor import landing_sensor
 from dcicd_platform.automation.response_jobs import RESPONSE_JOBS
 from dcicd_platform.checks.asset_checks import quality_checks
 from dcicd_platform.checks.freshness import raw_events_freshness
+from dcicd_platform.config import ConfigError, load_config
 from dcicd_platform.home import Home
 from dcicd_platform.resources import (
     HomeResource,
@@ -45,6 +47,15 @@ from dcicd_platform.resources import (
     secrets_from_env,
     warehouse_resource,
 )
+
+
+def _reporting_zone(config_file: str) -> str:
+    """The reporting time zone the weekly review's schedule keeps; a configuration that cannot
+    be read gives UTC here (every run then stops on the configuration's own error)."""
+    try:
+        return load_config(Path(config_file) if config_file else None).reporting.time_zone
+    except ConfigError:
+        return "UTC"
 
 
 def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Definitions:
@@ -77,7 +88,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             refresh_schedule,
             retrain_schedule,
             watch_schedule,
-            report_schedule,
+            report_schedule(_reporting_zone(config_file)),
             hourly_history_import,
         ],
         sensors=[landing_sensor, anomaly_actions],

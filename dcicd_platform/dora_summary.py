@@ -14,6 +14,7 @@ COLUMNS = (
     "lead time",
     "change fail",
     "restore",
+    "rework",
     "tiers (freq/lead/fail/restore)",
     "overall",
 )
@@ -32,7 +33,8 @@ def human_duration(seconds: float | None) -> str:
 
 
 def summary_rows(conn, window_days: int = 30) -> tuple[list[tuple[str, ...]], str | None]:
-    """Display rows of marts.dora_summary for one window, and the as_of date."""
+    """Display rows of marts.dora_summary for one window, and the as_of date (a day of the
+    reporting time zone)."""
     rows, as_of = [], None
     for r in dora_summary(conn, window_days):
         tiers, as_of = [r[t] for t in TIERS], r["as_of"]
@@ -44,6 +46,7 @@ def summary_rows(conn, window_days: int = 30) -> tuple[list[tuple[str, ...]], st
                 human_duration(r["lead_time_median_s"]),
                 "-" if r["change_failure_rate"] is None else f"{r['change_failure_rate']:.0%}",
                 human_duration(r["restore_median_s"]),
+                "-" if r.get("rework_rate") is None else f"{r['rework_rate']:.0%}",
                 "/".join(t or "-" for t in tiers),
                 r["overall_tier"] or "-",
             )

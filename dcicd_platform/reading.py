@@ -19,6 +19,15 @@ TIERS = ("deployment_frequency_tier", "lead_time_tier", "change_failure_tier", "
 BY_SEVERITY = "CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
 
 
+def reporting_zone(conn) -> str:
+    """The reporting time zone the marts were built in (config.reporting), 'UTC' before the
+    first refresh wrote it: a screen reckons days as the tables it shows do."""
+    if not table_exists(conn, "config.reporting"):
+        return "UTC"
+    rows = conn.execute("SELECT time_zone FROM config.reporting").fetchall()
+    return rows[0][0] if rows else "UTC"
+
+
 def dora_summary(conn, window_days: int = 30) -> list[dict]:
     """marts.dora_summary for one window: a row per service, then the organisation ('*')."""
     return fetch_dicts(
@@ -39,18 +48,20 @@ def kpi_scorecard(conn) -> list[dict]:
 
 
 def ci_weekly(conn, first: date, last: date) -> list[dict]:
-    """CI by ISO week, for the runs started from first to last (days): completed runs, the
-    duration P50 and P95 in minutes of those that ran, the success rate of those that ended."""
+    """CI by ISO week, for the runs started from first to last (days of the reporting time
+    zone): completed runs, the duration P50 and P95 in minutes of those that ran, the success
+    rate of those that ended."""
     return fetch_dicts(
         conn,
-        "SELECT date_trunc('week', started_at)::DATE AS week_start, count(*) AS runs,"
+        "SELECT dcicd_period_start('week', started_at, $zone) AS week_start, count(*) AS runs,"
         " quantile_cont(duration_s, 0.5) FILTER (WHERE ran) / 60 AS p50_minutes,"
         " quantile_cont(duration_s, 0.95) FILTER (WHERE ran) / 60 AS p95_minutes,"
         " count(*) FILTER (WHERE conclusion = 'success') / nullif(count(*) FILTER"
         " (WHERE conclusion IN ('success', 'failure', 'timed_out')), 0) AS success_rate"
-        " FROM core.pipeline_runs WHERE status = 'completed' AND started_at::DATE BETWEEN ? AND ?"
+        " FROM core.pipeline_runs WHERE status = 'completed'"
+        " AND dcicd_local_day(started_at, $zone) BETWEEN $first AND $last"
         " GROUP BY 1 ORDER BY 1",
-        [first, last],
+        {"zone": reporting_zone(conn), "first": first, "last": last},
     )
 
 

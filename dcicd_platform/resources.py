@@ -31,7 +31,8 @@ DUCKDB_POOL = "duckdb"
 
 class WarehouseResource(DuckDBResource):
     """The warehouse's writer: dagster-duckdb's connection (retried while another writer holds
-    the file), its session set up by `prepare_session`, so days are UTC days on any host."""
+    the file), its session set up by `prepare_session`: UTC on any host (the reporting time
+    zone's days are reckoned explicitly, never by the session)."""
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

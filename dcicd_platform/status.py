@@ -6,12 +6,17 @@ Health score (0-100) = the mean of two halves:
 - KPIs: the share of `marts.kpi_scorecard` rows (organisation, services, repositories) that
   meet their target, among those with data.
 85 and above reads "healthy", 65 and above "watch", below "at risk".
+
+Days are the reporting time zone's (`reporting.time_zone`, as the marts count them): the date the
+data is up to, "actions today" and the deployments' times; the header names the zone. The
+automation's daily rollback cap is an operational limit and counts UTC days (guardrails.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
 
 from dbt_like_sql.catalog import existing_tables, fetch_dicts
 from dcicd_platform.reading import (
@@ -19,6 +24,7 @@ from dcicd_platform.reading import (
     dora_summary,
     kpi_scorecard,
     open_anomaly_counts,
+    reporting_zone,
     worst_open_anomalies,
 )
 
@@ -28,7 +34,9 @@ TIER_POINTS = {"elite": 100, "high": 75, "medium": 50, "low": 25}
 @dataclass
 class Status:
     as_of: object = None
+    time_zone: str = "UTC"
     tiers: dict[str, str | None] = field(default_factory=dict)
+    rework_rate: float | None = None
     kpi_met: int = 0
     kpi_measured: int = 0
     deployments: list[tuple] = field(default_factory=list)
@@ -66,7 +74,8 @@ def read_status(conn, now: datetime | None = None) -> Status:
     """Everything the screen shows, each part only if its table exists yet."""
     now = now or datetime.now(UTC)
     tables = existing_tables(conn)
-    status = Status()
+    status = Status(time_zone=reporting_zone(conn))
+    zone = ZoneInfo(status.time_zone)
     if "marts.dora_summary" in tables:
         for row in dora_summary(conn, 30):
             if row["service"] == "*":
@@ -78,6 +87,7 @@ def read_status(conn, now: datetime | None = None) -> Status:
                         strict=True,
                     )
                 )
+                status.rework_rate = row.get("rework_rate")
     if "marts.kpi_scorecard" in tables:
         measured = [
             r["status"] for r in kpi_scorecard(conn) if r["status"] not in (None, "no_data")
@@ -100,7 +110,8 @@ def read_status(conn, now: datetime | None = None) -> Status:
             conn.execute(
                 "SELECT decision, count(*) FROM ops.actions WHERE requested_at >= ?"
                 " GROUP BY 1 ORDER BY 2 DESC",
-                [now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)],
+                # since the start of today in the reporting zone
+                [datetime.combine(now.astimezone(zone).date(), time(0), zone)],
             ).fetchall()
         )
         status.pending_approval = conn.execute(
@@ -171,9 +182,12 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
     health = "-" if status.health is None else f"{status.health}/100"
     lines.append(
         style(f"Health {health} ({status.verdict})", fg=colour, bold=True)
-        + f"   data up to {status.as_of or '-'}"
+        + f"   data up to {status.as_of or '-'}   ({status.time_zone} time)"
     )
     tiers = " · ".join(f"{k} {v or '-'}" for k, v in status.tiers.items())
+    if status.tiers:
+        rework = "-" if status.rework_rate is None else f"{status.rework_rate:.0%}"
+        tiers += f" · rework {rework}"
     dora = "-" if status.dora_score is None else f"{status.dora_score:.0f}"
     kpi = "-" if status.kpi_score is None else f"{status.kpi_score:.0f}"
     lines.append(f"  DORA {dora} ({tiers or 'no data'})")
@@ -187,10 +201,11 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
     )
     lines.append("")
     lines.append(style("Recent production deployments", bold=True))
+    zone = ZoneInfo(status.time_zone)
     for at, service, sha, is_rollback, failed, by_us in status.deployments:
         state = _deployment_state(is_rollback, failed, by_us)
         mark = style(state, fg="red" if state in ("failed", "rolled back by dcicd") else None)
-        lines.append(f"  {at:%Y-%m-%d %H:%M}  {service:18s} {sha}  {mark}")
+        lines.append(f"  {at.astimezone(zone):%Y-%m-%d %H:%M}  {service:18s} {sha}  {mark}")
     if not status.deployments:
         lines.append("  none yet")
     lines.append("")

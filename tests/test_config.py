@@ -116,3 +116,23 @@ def test_runner_rates_first_match_wins():
     assert config.ci_cost.rate_for("self-hosted,linux,x64") == 0.0
     assert config.ci_cost.rate_for("macos-14") == 0.062
     assert config.ci_cost.rate_for("my-runner") == 0.0
+
+
+def test_the_reporting_time_zone_is_an_iana_name():
+    assert PlatformConfig().reporting.time_zone == "UTC"
+    config = parse_config("reporting:\n  time_zone: Europe/Berlin\n")
+    assert config.reporting.time_zone == "Europe/Berlin"
+    for wrong in ("Europe/Berln", "CEST", "+02:00", "localtime", "europe/berlin"):
+        with pytest.raises(ConfigError, match=r"reporting\.time_zone: .*unknown time zone"):
+            parse_config(f"reporting:\n  time_zone: '{wrong}'\n")
+
+
+def test_rework_settings():
+    dora = PlatformConfig().dora
+    assert (dora.rework_window_hours, dora.hotfix_pattern) == (24, "hotfix")
+    dora = parse_config("dora:\n  rework_window_hours: 12\n  hotfix_pattern: null\n").dora
+    assert (dora.rework_window_hours, dora.hotfix_pattern) == (12, None)
+    with pytest.raises(ConfigError, match=r"dora\.hotfix_pattern: .*not a regular expression"):
+        parse_config("dora:\n  hotfix_pattern: 'hotfix/(\\d+'\n")
+    with pytest.raises(ConfigError, match=r"dora\.rework_window_hours"):
+        parse_config("dora:\n  rework_window_hours: -1\n")

@@ -30,6 +30,7 @@ CI of shop, workflow ci (GitHub-hosted prices: ubuntu $0.006/min, macOS $0.062/m
 import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,7 @@ from dcicd_platform.demo import payloads as pl
 from dcicd_platform.ingest.envelope import make_envelope, rfc3339
 from tests.helpers import rows, warehouse_with
 
-pytestmark = pytest.mark.dates  # UTC days, weeks and months, with events near midnight
+pytestmark = pytest.mark.dates  # UTC and Berlin days, weeks and months, events near midnight
 
 SHA = {name: f"{i:02d}" + name * 19 for i, name in enumerate(["c1", "c2", "c3", "c4", "c5", "a1"])}
 SHOP = pl.github_repository("acme/shop")
@@ -667,6 +668,185 @@ MONOREPO_CONFIG = PlatformConfig(
 def monorepo(tmp_path_factory):
     conn, report = warehouse_with(
         tmp_path_factory.mktemp("monorepo"), build_monorepo_org(), MONOREPO_CONFIG
+
+def test_rework_of_the_first_weeks(warehouse):
+    """Rework with the defaults (24 hours, `hotfix`), from the timeline above: I1 opened Tue
+    03-03 11:30 and was resolved at 12:00; D3 (the rollback, 11:45) was deployed while it was
+    open; D4 (Wed 10:00, 22.5 h after I1 opened) and D5 (10:30, 23 h) within 24 hours of its
+    opening; I2 (Wed 15:00) and I3 (03-12 10:30) have no shop deployment after them. The api
+    deployment (Tue 08:00) is before I1, and I1 is shop's. Every ref is main: no hotfix."""
+    found = {
+        r["deployment_key"]: (r["rework_reason"], r["rework_incident_key"])
+        for r in rows(warehouse, "SELECT * FROM marts.deployment_rework WHERE is_rework")
+    }
+    assert found == {
+        dkey(3): ("incident_open", "pagerduty:I1"),
+        dkey(4): ("incident_window", "pagerduty:I1"),
+        dkey(5): ("incident_window", "pagerduty:I1"),
+    }
+    days = metrics(warehouse, "shop", "day")
+    assert (days["2026-03-03"]["rework_deployments"], days["2026-03-03"]["rework_rate"]) == (1, 0.5)
+    assert (days["2026-03-04"]["rework_deployments"], days["2026-03-04"]["rework_rate"]) == (2, 1.0)
+    assert (days["2026-03-02"]["rework_deployments"], days["2026-03-02"]["rework_rate"]) == (0, 0.0)
+    # a period with no deployment: nothing to measure the rate on
+    assert (days["2026-03-25"]["rework_deployments"], days["2026-03-25"]["rework_rate"]) == (
+        0,
+        None,
+    )
+    week = metrics(warehouse, "shop", "week")["2026-03-02"]
+    assert (week["rework_deployments"], week["rework_rate"]) == (3, pytest.approx(3 / 5))
+    summary = {
+        (r["service"], r["window_days"]): r
+        for r in rows(warehouse, "SELECT * FROM marts.dora_summary")
+    }
+    assert (summary[("shop", 30)]["rework_deployments"], summary[("shop", 30)]["rework_rate"]) == (
+        3,
+        0.5,
+    )
+    assert summary[("*", 30)]["rework_rate"] == pytest.approx(3 / 7)
+    assert summary[("shop", 7)]["rework_rate"] is None  # no deployment in the last 7 days
+
+
+# -- The reporting time zone, across both daylight-saving switches, and rework ----------------
+
+BERLIN = "Europe/Berlin"
+PAY = pl.github_repository("acme/pay")
+LEDGER = pl.github_repository("acme/ledger")
+
+
+def pay_sha(name: str) -> str:
+    return (name * 20)[:40]
+
+
+def build_berlin_org() -> list[dict]:
+    """pay (acme/pay, PagerDuty PPAY) and ledger (acme/ledger), reported in Europe/Berlin.
+
+    Berlin is on CET (UTC+1) until Sun 03-29 01:00 UTC, on CEST (UTC+2) until Sun 10-25 01:00
+    UTC, then on CET again: Berlin's 03-29 is 23 hours long, its 10-25 25 hours. Times are UTC;
+    Berlin's wall clock is in brackets. Every deployment is to production, of a sha of its own
+    (no rollbacks), from main unless a ref is given.
+
+      Sat 03-28 13:00  push P1 to main: b1 (committed 12:00)
+      Sat 03-28 23:30  E1 b0 [Sun 03-29 00:30 CET]           no changes (b0 was never pushed)
+      Sun 03-29 22:30  E2 b1 [Mon 03-30 00:30 CEST]          changes b1: lead 34.5 h = 124200 s
+                       (elapsed time: Berlin's clocks say 13:00 to 00:30, 35.5 h)
+      Tue 03-31 22:30  E3 b2 [Wed 04-01 00:30 CEST]          no changes
+      Mon 10-12 08:00  E4 b3 [10:00]                         caused J1: failed
+      Tue 10-13 09:00  J1 PagerDuty PPAY opened [11:00], resolved 10:00: restore 3600 s
+      Tue 10-13 09:30  L1 ledger [11:30]                     J1 is pay's: not rework
+      Tue 10-13 09:40  E5 b4 ref hotfix/card-timeout         J1 open: rework (incident_open),
+                                                             recovers E4: 25 h 40 m = 92400 s
+      Wed 10-14 08:00  E6 b5                                 23 h after J1 opened: rework
+      Wed 10-14 10:00  E7 b6                                 25 h after: not rework
+      Fri 10-16 12:00  E8 b7 ref Hotfix-4711                 no incident; the hotfix pattern
+                                                             (any letter case): rework
+      Sat 10-24 22:30  CI run 901 on b7 [Sun 10-25 00:30 CEST] to 22:40: job lint on
+                       ubuntu-latest 22:30:10-22:40:00 (590 s: 10 billable minutes, $0.06)
+      Sat 10-24 22:30  E9 b8 [Sun 10-25 00:30 CEST]
+      Sun 10-25 22:30  E10 b9 [Sun 10-25 23:30 CET]          24 h after E9, the same Berlin day
+      Sat 10-31 23:30  E11 ba [Sun 11-01 00:30 CET]          the latest event
+    """
+    org = Org()
+    org.add(
+        t(28, 13),
+        "github",
+        "push",
+        pl.github_push(
+            PAY,
+            "main",
+            "0" * 40,
+            [pl.github_commit(pay_sha("b1"), "b1", "eva", t(28, 12))],
+            t(28, 13),
+            "eva",
+        ),
+    )
+
+    def deploy(repo, number, name, at, ref="main"):
+        created = at - timedelta(minutes=3)
+        for status_id, state, when in (
+            (number * 10, "in_progress", created),
+            (number * 10 + 1, "success", at),
+        ):
+            payload = pl.github_deployment_status(
+                repo, number, status_id, pay_sha(name), "production", state, created, when, "eva"
+            )
+            payload["deployment"]["ref"] = ref
+            org.add(when, "github", "deployment_status", payload)
+
+    deploy(PAY, 201, "b0", t(28, 23, 30))
+    deploy(PAY, 202, "b1", t(29, 22, 30))
+    deploy(PAY, 203, "b2", t(31, 22, 30))
+    deploy(PAY, 204, "b3", t(12, 8, month=10))
+    for kind, at in (
+        ("incident.triggered", t(13, 9, month=10)),
+        ("incident.resolved", t(13, 10, month=10)),
+    ):
+        org.add(
+            at,
+            "pagerduty",
+            kind,
+            pl.pagerduty_incident_event(
+                f"J1-{kind}", kind, "J1", 1, "Card payments time out", "PPAY", "Pay", at
+            ),
+        )
+    deploy(LEDGER, 301, "l1", t(13, 9, 30, month=10))
+    deploy(PAY, 205, "b4", t(13, 9, 40, month=10), ref="hotfix/card-timeout")
+    deploy(PAY, 206, "b5", t(14, 8, month=10))
+    deploy(PAY, 207, "b6", t(14, 10, month=10))
+    deploy(PAY, 208, "b7", t(16, 12, month=10), ref="Hotfix-4711")
+    start, end = t(24, 22, 30, month=10), t(24, 22, 40, month=10)
+    run = ("ci", ".github/workflows/ci.yml", "push", "main", pay_sha("b7"), "eva")
+    org.add(
+        end,
+        "github",
+        "workflow_run",
+        pl.github_workflow_run(
+            PAY, 901, 1, 901, *run, "completed", "success", start, start, end, "completed"
+        ),
+    )
+    org.add(
+        end,
+        "github",
+        "workflow_job",
+        pl.github_workflow_job(
+            PAY,
+            9011,
+            901,
+            1,
+            "ci",
+            "lint",
+            pay_sha("b7"),
+            "main",
+            ["ubuntu-latest"],
+            "success",
+            start,
+            start + timedelta(seconds=10),
+            end,
+        ),
+    )
+    deploy(PAY, 209, "b8", t(24, 22, 30, month=10))
+    deploy(PAY, 210, "b9", t(25, 22, 30, month=10))
+    deploy(PAY, 211, "ba", t(31, 23, 30, month=10))
+    return org.envelopes
+
+
+def berlin_config(time_zone: str = BERLIN, **dora) -> PlatformConfig:
+    return PlatformConfig.model_validate(
+        {
+            "services": [
+                {"name": "pay", "repositories": ["acme/pay"], "pagerduty_services": ["PPAY"]},
+                {"name": "ledger", "repositories": ["acme/ledger"]},
+            ],
+            "reporting": {"time_zone": time_zone},
+            "dora": dora,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def berlin(tmp_path_factory):
+    conn, report = warehouse_with(
+        tmp_path_factory.mktemp("berlin"), build_berlin_org(), berlin_config()
     )
     assert report.quarantined == 0
     return conn
@@ -851,3 +1031,221 @@ def test_monorepo_ci_runs_map_to_services_by_workflow_or_paths(monorepo):
         "github:22@app": 0,
         "github:22@models": 0,
     }
+
+@pytest.fixture(scope="module")
+def berlin_in_utc(tmp_path_factory):
+    """The same organisation reported in UTC (the default)."""
+    conn, _ = warehouse_with(
+        tmp_path_factory.mktemp("utc"), build_berlin_org(), berlin_config("UTC")
+    )
+    return conn
+
+
+def counts(conn, service: str, grain: str) -> dict[str, tuple]:
+    """period_start -> (deployments, rework_deployments, rework_rate)."""
+    return {
+        day: (r["deployments"], r["rework_deployments"], r["rework_rate"])
+        for day, r in metrics(conn, service, grain).items()
+    }
+
+
+def test_days_weeks_and_months_are_berlin_ones_across_both_switches(berlin, berlin_in_utc):
+    """Buckets of the timeline in build_berlin_org. Berlin's days: E1 on Sun 03-29, E2 on Mon
+    03-30 (22:30 UTC is already Monday on summer time: a fixed +1 h would say Sunday), E3 on
+    Wed 04-01 (April), E9 and E10 on Sun 10-25 (24 h apart: the 25-hour day; 22:30 UTC is still
+    Sunday on winter time, a fixed +2 h would say Monday), E11 on Sun 11-01 (November).
+    In UTC: 03-28, 03-29, 03-31, 10-24, 10-25, 10-31."""
+    assert counts(berlin, "pay", "day") == {
+        "2026-03-29": (1, 0, 0.0),
+        "2026-03-30": (1, 0, 0.0),
+        "2026-04-01": (1, 0, 0.0),
+        "2026-10-12": (1, 0, 0.0),
+        "2026-10-13": (1, 1, 1.0),
+        "2026-10-14": (2, 1, 0.5),
+        "2026-10-16": (1, 1, 1.0),
+        "2026-10-25": (2, 0, 0.0),
+        "2026-11-01": (1, 0, 0.0),
+    }
+    # ISO weeks start on Monday in Berlin: E1 (Sunday) ends the week of 03-23, E2 starts 03-30
+    assert counts(berlin, "pay", "week") == {
+        "2026-03-23": (1, 0, 0.0),
+        "2026-03-30": (2, 0, 0.0),
+        "2026-10-12": (5, 3, 0.6),
+        "2026-10-19": (2, 0, 0.0),
+        "2026-10-26": (1, 0, 0.0),
+    }
+    assert counts(berlin, "pay", "month") == {
+        "2026-03-01": (2, 0, 0.0),
+        "2026-04-01": (1, 0, 0.0),
+        "2026-10-01": (7, 3, pytest.approx(3 / 7)),
+        "2026-11-01": (1, 0, 0.0),
+    }
+    # The same events reported in UTC.
+    assert set(metrics(berlin_in_utc, "pay", "day")) == {
+        "2026-03-28",
+        "2026-03-29",
+        "2026-03-31",
+        "2026-10-12",
+        "2026-10-13",
+        "2026-10-14",
+        "2026-10-16",
+        "2026-10-24",
+        "2026-10-25",
+        "2026-10-31",
+    }
+    assert counts(berlin_in_utc, "pay", "week")["2026-03-23"] == (2, 0, 0.0)
+    assert counts(berlin_in_utc, "pay", "month") == {
+        "2026-03-01": (3, 0, 0.0),
+        "2026-10-01": (8, 3, 0.375),
+    }
+    # Lead time is elapsed seconds, whatever the clocks did: b1, committed Sat 12:00 UTC,
+    # deployed by E2 Sun 22:30 UTC.
+    day = metrics(berlin, "pay", "day")["2026-03-30"]
+    assert (day["changes"], day["lead_time_median_s"]) == (1, 34.5 * 3600)
+    # J1 and what it did: on Berlin's 10-13 (and UTC's); E4 failed, recovered by E5.
+    assert figures(metrics(berlin, "pay", "day")["2026-10-13"])[5:7] == (1, 3600)
+    assert figures(metrics(berlin, "pay", "day")["2026-10-12"]) == (
+        1,
+        0,
+        None,
+        1,
+        1.0,
+        0,
+        None,
+        92400,
+    )
+    assert counts(berlin, "*", "day")["2026-10-13"] == (2, 1, 0.5)  # L1 (ledger) is no rework
+
+
+def test_trailing_windows_end_at_the_berlin_date_of_the_latest_event(berlin, berlin_in_utc):
+    """The latest event, E11 (Sat 10-31 23:30 UTC), is on Sun 11-01 in Berlin: the windows
+    end there. 7 days, 10-26..11-01: E11 only (one deploy day: 1 per week). 30 days,
+    10-03..11-01: E4-E11, 8 deployments on 6 Berlin days (10-12, 13, 14, 16, 25, 11-01:
+    6 x 7 / 30 = 1.4 per week), 3 of them rework (E5, E6, E8), E4 failed. In UTC the windows
+    end on 10-31: 7 days, 10-25..10-31, hold E10 and E11 (2 days); 30 days hold the same 8
+    deployments on 7 UTC days (E9 and E10 are on 10-24 and 10-25)."""
+    summary = {
+        (r["service"], r["window_days"]): r
+        for r in rows(berlin, "SELECT * FROM marts.dora_summary")
+    }
+    assert {r["as_of"].isoformat() for r in summary.values()} == {"2026-11-01"}
+    week, month = summary[("pay", 7)], summary[("pay", 30)]
+    assert (week["deployments"], week["deploy_days_per_week"], week["rework_rate"]) == (1, 1.0, 0.0)
+    assert (month["deployments"], month["deploy_days_per_week"]) == (8, pytest.approx(1.4))
+    assert (month["rework_deployments"], month["rework_rate"]) == (3, 0.375)
+    assert month["change_failure_rate"] == 1 / 8
+    assert summary[("pay", 90)]["deployments"] == 8  # 08-04..11-01: no March deployment
+    org = summary[("*", 30)]
+    assert (org["deployments"], org["rework_deployments"], org["rework_rate"]) == (
+        9,
+        3,
+        pytest.approx(1 / 3),
+    )
+    assert summary[("ledger", 30)]["rework_rate"] == 0.0
+    utc = {
+        (r["service"], r["window_days"]): r
+        for r in rows(berlin_in_utc, "SELECT * FROM marts.dora_summary")
+    }
+    assert {r["as_of"].isoformat() for r in utc.values()} == {"2026-10-31"}
+    assert (utc[("pay", 7)]["deployments"], utc[("pay", 7)]["deploy_days_per_week"]) == (2, 2.0)
+    assert utc[("pay", 30)]["deploy_days_per_week"] == pytest.approx(7 * 7 / 30)
+
+
+def test_rework_of_each_deployment(berlin):
+    """Why each pay deployment of October is rework, or not (timeline in build_berlin_org)."""
+    found = {
+        r["deployment_key"]: (r["rework_reason"], r["rework_incident_key"], r["hotfix_branch"])
+        for r in rows(berlin, "SELECT * FROM marts.deployment_rework")
+        if r["deployed_at"] >= t(1, 0, month=10)
+    }
+    assert found == {
+        dkey(204): (None, None, False),  # before J1: it caused it
+        dkey(301): (None, None, False),  # ledger: J1 is not its incident
+        dkey(205): ("incident_open", "pagerduty:J1", True),
+        dkey(206): ("incident_window", "pagerduty:J1", False),
+        dkey(207): (None, None, False),
+        dkey(208): ("hotfix_branch", None, True),
+        dkey(209): (None, None, False),
+        dkey(210): (None, None, False),
+        dkey(211): (None, None, False),
+    }
+
+
+def test_rework_settings_change_the_figures(tmp_path):
+    """A 26-hour window takes E7 (25 h after J1 opened) in; no hotfix pattern leaves E8 out."""
+    config = berlin_config(rework_window_hours=26, hotfix_pattern=None)
+    conn, _ = warehouse_with(tmp_path, build_berlin_org(), config)
+    found = {
+        r["deployment_key"]: r["rework_reason"]
+        for r in rows(conn, "SELECT * FROM marts.deployment_rework WHERE is_rework")
+    }
+    assert found == {
+        dkey(205): "incident_open",
+        dkey(206): "incident_window",
+        dkey(207): "incident_window",
+    }
+
+
+def test_ci_days_are_berlin_ones(berlin, berlin_in_utc):
+    """CI run 901 started Sat 10-24 22:30 UTC, Sun 10-25 00:30 in Berlin (summer time)."""
+    for conn, day in ((berlin, "2026-10-25"), (berlin_in_utc, "2026-10-24")):
+        ci = rows(conn, "SELECT day, runs FROM marts.ci_pipeline_daily WHERE repo = 'acme/pay'")
+        assert [(r["day"].isoformat(), r["runs"]) for r in ci] == [(day, 1)]
+        cost = rows(
+            conn,
+            "SELECT day, billable_minutes, cost_usd FROM marts.ci_cost_daily"
+            " WHERE repo = 'acme/pay'",
+        )
+        assert [(r["day"].isoformat(), r["billable_minutes"], r["cost_usd"]) for r in cost] == [
+            (day, 10, Decimal("0.06"))
+        ]
+        collected = rows(conn, "SELECT day, objects FROM ops.collection WHERE repo = 'acme/pay'")
+        assert [(r["day"].isoformat(), r["objects"]) for r in collected] == [(day, 1)]
+
+
+def test_a_new_zone_rebuilds_the_incremental_marts(tmp_path):
+    """Built in UTC, then told Europe/Berlin: the by-key marts (days of CI runs and jobs) are
+    rebuilt whole, not left with UTC days beside Berlin ones."""
+    from dbt_like_sql import build_model, load_models
+    from dcicd_platform.assets.config_tables import write_config_tables
+
+    conn, _ = warehouse_with(tmp_path, build_berlin_org(), berlin_config("UTC"))
+    write_config_tables(conn, berlin_config())
+    for model in load_models():
+        build_model(conn, model)
+    for table in ("marts.ci_pipeline_daily", "marts.ci_cost_daily", "ops.collection"):
+        days = conn.execute(f"SELECT list(DISTINCT day) FROM {table} WHERE repo = 'acme/pay'")
+        assert [d.isoformat() for d in days.fetchone()[0]] == ["2026-10-25"], table
+    assert rows(conn, "SELECT max(as_of) AS d FROM marts.dora_summary")[0]["d"].isoformat() == (
+        "2026-11-01"
+    )
+
+
+def test_status_and_the_weekly_review_read_berlin_days(berlin):
+    """`dcicd status` and the weekly review over build_berlin_org: the data is up to Sun 11-01
+    (Berlin), the latest deployment E11 was at 00:30 there, and the organisation's rework rate
+    over 30 days is 3 of 9. The review of the last complete week (Sun 11-01 completes 10-26)
+    compares it with 10-19: its week-over-week rework rate, the week of 10-19 (E9, E10: 0 of
+    2) against 10-12 (E4-E8 and L1: 3 of 6)."""
+    from dcicd_platform.report.figures import gather, report_week
+    from dcicd_platform.report.render import render_html, summary_markdown
+    from dcicd_platform.status import read_status, render_status
+
+    status = read_status(berlin, now=t(1, 8, month=11))
+    assert (status.time_zone, status.as_of.isoformat()) == (BERLIN, "2026-11-01")
+    assert status.rework_rate == pytest.approx(1 / 3)
+    screen = render_status(status)
+    assert "data up to 2026-11-01   (Europe/Berlin time)" in screen
+    assert "rework 33%" in screen
+    assert "2026-11-01 00:30  pay" in screen  # E11, Sat 23:30 UTC
+
+    week = report_week(status.as_of)
+    assert week.isoformat() == "2026-10-26"
+    figures = gather(berlin, week - timedelta(days=7), status.as_of)
+    assert figures.time_zone == BERLIN
+    rework = next(r for r in figures.week_over_week if r["kpi"] == "rework_rate")
+    assert (rework["this_week"], rework["last_week"], rework["better"]) == (0.0, 0.5, True)
+    html = render_html(figures, "shadow", {"build_duration": 0.7, "build_outcome": 0.7})
+    assert "Mon 19 Oct to Sun 25 Oct 2026 (Europe/Berlin)" in html
+    assert "Rework rate" in html and "33.3%" in html  # the organisation's 30 days
+    assert "Europe/Berlin" in summary_markdown(figures, Path("weekly.html"))

@@ -1,6 +1,7 @@
-"""Days are UTC days on any host: every warehouse connection works in UTC, and the figures that
-count days (the daily rollback cap, the status screen's actions today) count UTC days, though
-the host's zone is America/Los_Angeles or Asia/Kolkata.
+"""Days never depend on the host: every warehouse connection works in UTC; the daily rollback
+cap (an operational limit) counts UTC days, and the figures people read (the status screen's
+actions today) count the reporting time zone's days (UTC by default), though the host's zone is
+America/Los_Angeles or Asia/Kolkata.
 
 Each test sets the host's zone in this process (TZ and time.tzset), as a host not in UTC has it,
 so they are not among the `dates` tests `make test` runs again under other zones.
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from dcicd_platform.assets.config_tables import write_config_tables
 from dcicd_platform.automation import responders
 from dcicd_platform.automation.actions_table import ACTIONS_DDL
 from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide, utc_day
@@ -261,3 +263,25 @@ def test_only_the_warehouse_resources_open_a_connection():
         if "duckdb.connect(" in path.read_text()
     }
     assert opened == {"dcicd_platform/resources.py"}
+
+
+def test_status_counts_the_actions_of_the_reporting_day(tmp_path, host_zone):
+    """Reported in Europe/Berlin: at 08:00 UTC on 3 March (09:00 in Berlin), an alert at 23:10
+    UTC on 2 March (00:10 on 3 March in Berlin) is today's, one at 22:50 UTC (23:50 on 2 March
+    in Berlin) is not; the UTC day would count neither, the host's day may count both."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with warehouse_resource(warehouse).get_connection() as conn:
+        conn.execute(ACTIONS_DDL)
+        write_config_tables(conn, parse_config("reporting:\n  time_zone: Europe/Berlin\n"))
+        conn.executemany(
+            "INSERT INTO ops.actions (action_id, kind, decision, requested_at)"
+            " VALUES (?, 'alert', ?, ?)",
+            [
+                ("alert:1", "shadow", datetime(2026, 3, 2, 22, 50, tzinfo=UTC)),
+                ("alert:2", "executed", datetime(2026, 3, 2, 23, 10, tzinfo=UTC)),
+            ],
+        )
+    now = datetime(2026, 3, 3, 8, 0, tzinfo=UTC).astimezone(host_zone)
+    with read_only_connection(warehouse) as conn:
+        status = read_status(conn, now)
+    assert (status.time_zone, status.actions_today) == ("Europe/Berlin", {"executed": 1})

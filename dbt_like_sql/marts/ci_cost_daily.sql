@@ -1,4 +1,4 @@
--- description: CI cost per repository, workflow, runner label and UTC day: billable minutes (each job's duration rounded up to a whole minute, at least one) and their price.
+-- description: CI cost per repository, workflow, runner label and day (of the job's start, in the reporting time zone): billable minutes (each job's duration rounded up to a whole minute, at least one) and their price.
 -- materialization: by_key
 -- unique_key: repo, workflow, runner_label, day
 -- key marts.ci_job_costs: repo, workflow, runner_label, day

@@ -1,10 +1,11 @@
--- description: CI runs per repository, workflow and UTC day (of the run's start): how many, how many passed and failed, the success rate among those that passed or failed, duration P50/P95 over the runs that ran (not skipped, not waiting for approval) and the P50 time jobs waited for a runner.
+-- description: CI runs per repository, workflow and day (of the run's start, in the reporting time zone): how many, how many passed and failed, the success rate among those that passed or failed, duration P50/P95 over the runs that ran (not skipped, not waiting for approval) and the P50 time jobs waited for a runner.
 -- materialization: by_key
 -- unique_key: repo, workflow, day
--- key core.pipeline_runs: repo, workflow, started_at::DATE
+-- key core.pipeline_runs: repo, workflow, dcicd_local_day(started_at, (SELECT time_zone FROM config.reporting))
 -- key core.pipeline_jobs: through core.pipeline_runs on run_key
 WITH runs AS (
-    SELECT repo, workflow, started_at::DATE AS day, run_key, conclusion, duration_s, ran
+    SELECT repo, workflow, dcicd_local_day(started_at, (SELECT time_zone FROM config.reporting)) AS day,
+        run_key, conclusion, duration_s, ran
     FROM core.pipeline_runs
     WHERE status = 'completed' AND started_at IS NOT NULL
 ), queues AS (

@@ -1,6 +1,7 @@
--- description: DORA metrics per service (and '*') over the 7, 30 and 90 days ending at as_of (the UTC date of the latest event), with the DORA 2023 tier of each metric and overall (the lowest tier among the metrics that have data).
+-- description: DORA metrics per service (and '*') over the 7, 30 and 90 days ending at as_of (the date of the latest event in the reporting time zone, config.reporting; each window is whole days of that zone), with the DORA 2023 tier of each metric and overall (the lowest tier among the metrics that have data), and the rework rate (DORA 2024, marts.deployment_rework; no tier: DORA publishes no bands for it).
 WITH as_of AS (
-    SELECT max(received_at)::DATE AS as_of FROM raw.events
+    SELECT dcicd_local_day(max(received_at), (SELECT time_zone FROM config.reporting)) AS as_of
+    FROM raw.events
 ), windows AS (
     SELECT window_days, as_of, as_of - (window_days - 1)::INTEGER AS window_start
     FROM as_of, (SELECT unnest([7, 30, 90]) AS window_days)
@@ -17,11 +18,13 @@ WITH as_of AS (
         count(d.deployment_key) AS deployments,
         count(DISTINCT d.deployed_on) AS deploy_days,
         count(d.deployment_key) FILTER (WHERE d.is_failed) AS failed_deployments,
-        median(d.recovery_s) FILTER (WHERE d.is_failed) AS recovery_median_s
+        median(d.recovery_s) FILTER (WHERE d.is_failed) AS recovery_median_s,
+        count(d.deployment_key) FILTER (WHERE r.is_rework) AS rework_deployments
     FROM scopes sc
     LEFT JOIN marts.production_deployments d
         ON (sc.service = '*' OR d.service = sc.service)
         AND d.deployed_on BETWEEN sc.window_start AND sc.as_of
+    LEFT JOIN marts.deployment_rework r ON r.deployment_key = d.deployment_key
     GROUP BY sc.service, sc.window_days
 ), changes AS (
     SELECT sc.service, sc.window_days, median(c.lead_time_s) AS lead_time_median_s
@@ -29,7 +32,8 @@ WITH as_of AS (
     JOIN marts.deployment_changes c
         -- The organisation counts a commit once (a monorepo commit may change two services).
         ON (sc.service = '*' AND c.organisation_first OR c.service = sc.service)
-        AND c.deployed_at::DATE BETWEEN sc.window_start AND sc.as_of
+        AND dcicd_local_day(c.deployed_at, (SELECT time_zone FROM config.reporting))
+            BETWEEN sc.window_start AND sc.as_of
     GROUP BY sc.service, sc.window_days
 ), incidents AS (
     SELECT sc.service, sc.window_days,
@@ -38,7 +42,8 @@ WITH as_of AS (
     FROM scopes sc
     JOIN core.incidents i
         ON (sc.service = '*' OR i.service = sc.service)
-        AND i.opened_at::DATE BETWEEN sc.window_start AND sc.as_of
+        AND dcicd_local_day(i.opened_at, (SELECT time_zone FROM config.reporting))
+            BETWEEN sc.window_start AND sc.as_of
     GROUP BY sc.service, sc.window_days
 ), figures AS (
     SELECT sc.service, sc.window_days, sc.as_of,
@@ -50,7 +55,9 @@ WITH as_of AS (
         d.failed_deployments / nullif(d.deployments, 0) AS change_failure_rate,
         coalesce(i.incidents, 0) AS incidents,
         i.restore_median_s,
-        d.recovery_median_s
+        d.recovery_median_s,
+        d.rework_deployments,
+        d.rework_deployments / nullif(d.deployments, 0) AS rework_rate
     FROM scopes sc
     JOIN deployments d USING (service, window_days)
     LEFT JOIN changes c USING (service, window_days)

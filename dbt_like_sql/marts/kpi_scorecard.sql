@@ -1,4 +1,4 @@
--- description: The playbook's KPIs over the 30 days ending at as_of, per service (CI ones per repository) and for the organisation ('*'): target, actual and met / missed / no_data. Targets come from the configuration.
+-- description: The playbook's KPIs over the 30 days ending at as_of (days of the reporting time zone), per service (CI ones per repository) and for the organisation ('*'): target, actual and met / missed / no_data. Targets come from the configuration.
 WITH settings AS (
     SELECT * FROM config.settings
 ), dora AS (
@@ -8,7 +8,8 @@ WITH settings AS (
 ), ci_runs AS (
     SELECT r.repo, r.duration_s
     FROM core.pipeline_runs r, window_bounds w
-    WHERE r.ran AND r.started_at::DATE BETWEEN w.window_start AND w.as_of
+    WHERE r.ran
+        AND dcicd_local_day(r.started_at, (SELECT time_zone FROM config.reporting)) BETWEEN w.window_start AND w.as_of
 ), ci AS (
     SELECT coalesce(repo, '*') AS scope,
         quantile_cont(duration_s, 0.5) / 60 AS p50_minutes,
@@ -18,7 +19,7 @@ WITH settings AS (
 ), deployment_costs AS (
     SELECT c.service, avg(c.ci_cost_usd) AS cost_per_deployment
     FROM marts.deployment_cost c, window_bounds w
-    WHERE c.deployed_at::DATE BETWEEN w.window_start AND w.as_of
+    WHERE dcicd_local_day(c.deployed_at, (SELECT time_zone FROM config.reporting)) BETWEEN w.window_start AND w.as_of
     GROUP BY c.service
 ), kpis AS (
     SELECT 'lead_time_hours' AS kpi, service AS scope, s.kpi_lead_time_hours AS target,

@@ -1,4 +1,4 @@
--- description: One production deployment with its DORA facts: its changes and their median lead time, whether it failed (rolled back, by a later deployment or by the automation, or caused an incident), and when the next production deployment recovered it.
+-- description: One production deployment with its DORA facts: its changes and their median lead time, whether it failed (rolled back, by a later deployment or by the automation, or caused an incident), and when the next production deployment recovered it; deployed_on is its day in the reporting time zone.
 WITH production AS (
     SELECT deployment_key, service, repo, environment, sha, deployed_at, is_rollback
     FROM core.deployments
@@ -32,7 +32,8 @@ WITH production AS (
     GROUP BY 1
 )
 SELECT o.deployment_key, o.service, o.repo, o.environment, o.sha, o.deployed_at,
-    o.deployed_at::DATE AS deployed_on, o.is_rollback,
+    dcicd_local_day(o.deployed_at, (SELECT time_zone FROM config.reporting)) AS deployed_on,
+    o.is_rollback,
     coalesce(c.changes, 0) AS changes, c.lead_time_median_s,
     r.rolled_back_by, a.rollback_action_id, coalesce(i.incidents_caused, 0) AS incidents_caused,
     (r.rolled_back_by IS NOT NULL OR a.rollback_action_id IS NOT NULL

@@ -1,4 +1,4 @@
--- description: One object a webhook or the history import can bring (a GitHub workflow run attempt, a GitLab pipeline, a PagerDuty incident, whose repo is its PagerDuty service id) and how it was collected: delivered (at least one webhook delivery brought it), known (the history import listed it), filled (known but never delivered: a gap the import filled). created_at is the earliest creation time its deliveries give; day, its UTC day, is the day ops.collection counts it on. first_webhook_at is when its first webhook delivery was received.
+-- description: One object a webhook or the history import can bring (a GitHub workflow run attempt, a GitLab pipeline, a PagerDuty incident, whose repo is its PagerDuty service id) and how it was collected: delivered (at least one webhook delivery brought it), known (the history import listed it), filled (known but never delivered: a gap the import filled). created_at is the earliest creation time its deliveries give; day, its day in the reporting time zone, is the day ops.collection counts it on. first_webhook_at is when its first webhook delivery was received.
 -- materialization: by_key
 -- unique_key: object_key
 -- key ops.collection_arrivals: object_key
@@ -13,7 +13,7 @@ SELECT
     arg_min(name, channel = 'webhook') AS name,
     arg_min(url, channel = 'webhook') AS url,
     min(created_at) AS created_at,
-    min(created_at)::DATE AS day,
+    dcicd_local_day(min(created_at), (SELECT time_zone FROM config.reporting)) AS day,
     bool_or(channel = 'webhook') AS delivered,
     bool_or(channel = 'import') AS known,
     bool_or(channel = 'import') AND NOT bool_or(channel = 'webhook') AS filled,

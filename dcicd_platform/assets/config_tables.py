@@ -41,6 +41,11 @@ CREATE OR REPLACE TABLE config.settings (
     kpi_ci_duration_p95_minutes DOUBLE NOT NULL,
     kpi_cost_per_deployment_tolerance DOUBLE NOT NULL
 );
+-- The reporting calendar: the zone whose days, ISO weeks and months the marts count in
+-- (macros/reporting_calendar.sql); one row.
+CREATE OR REPLACE TABLE config.reporting (time_zone VARCHAR NOT NULL);
+-- What makes a production deployment rework (marts.deployment_rework); one row.
+CREATE OR REPLACE TABLE config.dora (rework_window_hours DOUBLE NOT NULL, hotfix_pattern VARCHAR);
 -- Read by `dcicd status`, never by a SQL model: switching the mode rebuilds nothing.
 CREATE OR REPLACE TABLE config.automation (
     mode VARCHAR NOT NULL, max_rollbacks_per_service_per_day INTEGER NOT NULL,
@@ -103,6 +108,11 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
         if rates:
             conn.executemany("INSERT INTO config.runner_rates VALUES (?, ?, ?)", rates)
         conn.execute("INSERT INTO config.settings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", settings)
+        conn.execute("INSERT INTO config.reporting VALUES (?)", [config.reporting.time_zone])
+        conn.execute(
+            "INSERT INTO config.dora VALUES (?, ?)",
+            [config.dora.rework_window_hours, config.dora.hotfix_pattern],
+        )
         a = config.automation
         conn.execute(
             "INSERT INTO config.automation VALUES (?, ?, ?)",
@@ -119,6 +129,8 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
         "runner_rates": len(rates),
         "settings": 1,
         "automation": 1,
+        "reporting": 1,
+        "dora": 1,
     }
 
 
@@ -145,6 +157,8 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
             ("runner_rates", "Per-minute CI prices by runner label pattern, first match wins."),
             ("settings", "Attribution window, default rate and KPI targets."),
             ("automation", "The automation's mode and guardrails (read by `dcicd status`)."),
+            ("reporting", "The reporting time zone: the days, weeks and months of the marts."),
+            ("dora", "What makes a production deployment rework: window and hotfix pattern."),
         )
     ],
     pool=DUCKDB_POOL,

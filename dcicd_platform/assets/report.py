@@ -14,6 +14,7 @@ READS = [
     ["marts", "ci_cost_daily"],
     ["core", "pipeline_runs"],
     ["config", "services"],
+    ["config", "reporting"],
     ["ml", "build_predictions"],
     ["ml", "anomalies"],
     ["ops", "actions"],

@@ -48,7 +48,9 @@ class Decision:
 
 def utc_day(moment: datetime) -> date:
     """The UTC day of a moment, whatever zone it is expressed in (a naive one is taken as UTC):
-    the daily cap counts UTC days on any host, as every figure of the platform does."""
+    the daily cap is an operational limit, so it counts UTC days on any host and whatever the
+    reporting time zone (a figure people read counts that zone's days; a limit must not move,
+    or let 25 hours through on a daylight-saving night, when someone changes how reports read)."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return aware.astimezone(UTC).date()
 

@@ -95,11 +95,15 @@ report_job = dg.define_asset_job(
     "`week` given in the launchpad config).",
 )
 
-report_schedule = dg.ScheduleDefinition(
-    name="weekly_review",
-    job=report_job,
-    cron_schedule="0 6 * * 1",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Monday 06:00 UTC: the report of the week that just ended.",
-)
+
+def report_schedule(time_zone: str = "UTC") -> dg.ScheduleDefinition:
+    """Monday 06:00 in the reporting time zone: the week the report covers (that zone's) has
+    just ended there, whichever side of UTC it lies."""
+    return dg.ScheduleDefinition(
+        name="weekly_review",
+        job=report_job,
+        cron_schedule="0 6 * * 1",
+        execution_timezone=time_zone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Monday 06:00 {time_zone}: the report of the week that just ended.",
+    )

@@ -1,6 +1,7 @@
 """What the weekly review shows, read from the warehouse: plain rows, no presentation.
 
-The report covers one ISO week (Monday to Sunday, UTC) and the twelve before it for trends.
+The report covers one ISO week (Monday to Sunday in the reporting time zone, as the marts count
+days) and the twelve before it for trends.
 """
 
 from __future__ import annotations
@@ -9,7 +10,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from dbt_like_sql.catalog import column_exists, existing_tables, fetch_dicts
-from dcicd_platform.reading import BY_SEVERITY, TIERS, ci_weekly, dora_summary, kpi_scorecard
+from dcicd_platform.reading import (
+    BY_SEVERITY,
+    TIERS,
+    ci_weekly,
+    dora_summary,
+    kpi_scorecard,
+    reporting_zone,
+)
 
 TREND_WEEKS = 12
 
@@ -38,6 +46,7 @@ def iso_week(monday: date) -> str:
 class WeeklyFigures:
     week_start: date
     as_of: date | None
+    time_zone: str = "UTC"  # the reporting time zone: of every day, week and time shown
     dora_weekly: list[dict] = field(default_factory=list)
     ci_weekly: list[dict] = field(default_factory=list)
     flaky: list[dict] = field(default_factory=list)
@@ -76,9 +85,10 @@ WITH weeks AS (
 ), dora AS (
     SELECT period_start AS week_start, deployments / 7 AS deployments_per_day,
         lead_time_median_s / 3600 AS lead_time_hours, change_failure_rate,
-        restore_median_s / 60 AS time_to_restore_minutes
+        restore_median_s / 60 AS time_to_restore_minutes, rework_rate
     FROM marts.dora_metrics WHERE service = '*' AND grain = 'week'
 ), cost AS (
+    -- days of the reporting zone already: their week is that zone's too
     SELECT date_trunc('week', day)::DATE AS week_start, sum(cost_usd)::DOUBLE AS ci_cost_usd
     FROM marts.ci_cost_daily WHERE day BETWEEN $last AND $this + 6 GROUP BY 1
 )
@@ -92,6 +102,7 @@ KPI_LABELS = {
     "lead_time_hours": ("Lead time, median (h)", "below"),
     "change_failure_rate": ("Change failure rate", "below"),
     "time_to_restore_minutes": ("Time to restore, median (min)", "below"),
+    "rework_rate": ("Rework rate", "below"),
     "ci_duration_p50_minutes": ("CI duration P50 (min)", "at_most"),
     "ci_duration_p95_minutes": ("CI duration P95 (min)", "at_most"),
     "ci_cost_usd": ("CI cost (USD)", "at_most"),
@@ -133,33 +144,36 @@ def week_over_week(conn, week_start: date) -> list[dict]:
 
 MODEL_WEEKLY_SQL = """
 SELECT p.model_name AS model, {predictor} AS predictor,
-    date_trunc('week', r.started_at)::DATE AS week_start, count(*) AS runs,
+    dcicd_period_start('week', r.started_at, $zone) AS week_start, count(*) AS runs,
     CASE WHEN p.model_name = 'build_duration' THEN avg((abs(p.predicted_duration_s
         - r.duration_s) <= 0.2 * r.duration_s)::INT)
     ELSE avg(((p.predicted_success_proba >= 0.5)::INT
         = (r.conclusion = 'success')::INT)::INT) END AS quality
 FROM ml.build_predictions p JOIN core.pipeline_runs r USING (run_key)
 WHERE r.status = 'completed' AND r.conclusion IN ('success', 'failure', 'timed_out')
-    AND r.started_at > p.trained_through AND r.started_at::DATE BETWEEN ? AND ?
+    AND r.started_at > p.trained_through
+    AND dcicd_local_day(r.started_at, $zone) BETWEEN $first AND $last
 GROUP BY 1, 2, 3
 ORDER BY model, predictor, week_start
 """
 
 
-def model_weekly(conn, first: date, end: date) -> list[dict]:
-    """Live quality per model, predictor ('lightgbm' or 'baseline') and week, on runs the
-    predicting version never learnt from (predictions from before the predictor was kept are
-    LightGBM's)."""
+def model_weekly(conn, first: date, end: date, zone: str = "UTC") -> list[dict]:
+    """Live quality per model, predictor ('lightgbm' or 'baseline') and week (in the reporting
+    time zone), on runs the predicting version never learnt from (predictions from before the
+    predictor was kept are LightGBM's)."""
     known = column_exists(conn, "ml.build_predictions", "predictor")
     predictor = "coalesce(p.predictor, 'lightgbm')" if known else "'lightgbm'"
-    return fetch_dicts(conn, MODEL_WEEKLY_SQL.format(predictor=predictor), [first, end])
+    sql = MODEL_WEEKLY_SQL.format(predictor=predictor)
+    return fetch_dicts(conn, sql, {"zone": zone, "first": first, "last": end})
 
 
 def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
     """Every figure of the report for the ISO week starting week_start."""
     first = week_start - timedelta(weeks=TREND_WEEKS - 1)
     end = week_start + timedelta(days=6)
-    figures = WeeklyFigures(week_start, as_of)
+    zone = reporting_zone(conn)
+    figures = WeeklyFigures(week_start, as_of, zone)
     tables = existing_tables(conn)
     figures.dora_weekly = fetch_dicts(
         conn,
@@ -171,7 +185,7 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
             GROUP BY GROUPING SETS ((service, week_start), (week_start))
         )
         SELECT m.service, m.period_start AS week_start, m.deployments, d.deploy_days,
-            m.lead_time_median_s, m.change_failure_rate, m.restore_median_s
+            m.lead_time_median_s, m.change_failure_rate, m.restore_median_s, m.rework_rate
         FROM marts.dora_metrics m
         LEFT JOIN days d ON d.service = m.service AND d.week_start = m.period_start
         WHERE m.grain = 'week' AND m.period_start BETWEEN ? AND ?
@@ -201,9 +215,9 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
         figures.anomalies = fetch_dicts(
             conn,
             "SELECT kind, severity, service, explanation, detected_at, cleared_at"
-            " FROM ml.anomalies WHERE detected_at::DATE BETWEEN ? AND ?"
+            " FROM ml.anomalies WHERE dcicd_local_day(detected_at, ?) BETWEEN ? AND ?"
             f" ORDER BY {BY_SEVERITY}, detected_at DESC",
-            [week_start, end],
+            [zone, week_start, end],
         )
     if "ops.actions" in tables:
         figures.actions = fetch_dicts(
@@ -212,7 +226,7 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
             " FROM ops.actions ORDER BY requested_at DESC LIMIT 50",
         )
     if "ml.build_predictions" in tables:
-        figures.model_weekly = model_weekly(conn, first, end)
+        figures.model_weekly = model_weekly(conn, first, end, zone)
     if "ml.serving" in tables:
         figures.serving = fetch_dicts(
             conn,
@@ -222,7 +236,11 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
     figures.scorecard = kpi_scorecard(conn)
     figures.week_over_week = week_over_week(conn, week_start)
     figures.dora_tiers = [
-        {"service": r["service"], "tiers": [r[t] or "-" for t in (*TIERS, "overall_tier")]}
+        {
+            "service": r["service"],
+            "tiers": [r[t] or "-" for t in (*TIERS, "overall_tier")],
+            "rework_rate": r.get("rework_rate"),
+        }
         for r in dora_summary(conn, 30)
     ]
     return figures

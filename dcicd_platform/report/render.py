@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from dcicd_platform.report import charts
 from dcicd_platform.report.figures import WeeklyFigures
 
 TEMPLATES = Path(__file__).parent / "templates"
-PERCENT = {"change_failure_rate"}
+PERCENT = {"change_failure_rate", "rework_rate"}
 
 
 def _value(kpi: str, value: float | None) -> str:
@@ -70,7 +71,9 @@ def serving_lines(figures: WeeklyFigures) -> list[str]:
 
 
 def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> str:
-    """The report page: inline CSS and SVG only, so it opens offline and can be mailed on."""
+    """The report page: inline CSS and SVG only, so it opens offline and can be mailed on.
+    Times are shown in the reporting time zone, as its days and weeks are counted."""
+    zone = ZoneInfo(figures.time_zone)
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     targets = {r["kpi"]: r["target"] for r in figures.week_over_week}
@@ -115,17 +118,25 @@ def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> 
         wow=wow,
         scorecard_counts=scorecard_counts(figures),
         missed=missed,
-        dora=figures.dora_tiers,
+        dora=[
+            d | {"rework": _value("rework_rate", d.get("rework_rate"))} for d in figures.dora_tiers
+        ],
         serving=serving_lines(figures),
         mode=mode,
-        written=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        actions=[
+            a | {"when": a["requested_at"].astimezone(zone) if a["requested_at"] else None}
+            for a in figures.actions
+        ],
+        written=datetime.now(UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        + f" {figures.time_zone}",
     )
 
 
 def summary_markdown(figures: WeeklyFigures, path: Path) -> str:
     """What the Dagster UI shows on the asset: the week against the one before."""
     lines = [
-        f"**Weekly review {figures.week}** ({figures.week_start} to {figures.week_end}): `{path}`",
+        f"**Weekly review {figures.week}** ({figures.week_start} to {figures.week_end},"
+        f" {figures.time_zone}): `{path}`",
         "",
         "| KPI | this week | last week | change | target |",
         "| --- | ---: | ---: | ---: | ---: |",

@@ -1,15 +1,15 @@
 """ci_cost: a repository's daily CI cost, a workflow's cost per run, and a month's budget.
 
-A day is judged against the same weekday of the eight weeks before (median and MAD: a robust
-z-score), a workflow's cost per run against its four weeks before (same score), and a month
-by whether its run-rate forecast breaks the service's budget.
+A day (of the reporting time zone, as marts.ci_cost_daily counts them) is judged against the
+same weekday of the eight weeks before (median and MAD: a robust z-score), a workflow's cost
+per run against its four weeks before (same score), and a month by whether its run-rate
+forecast breaks the service's budget.
 """
 
 from __future__ import annotations
 
 import calendar
 import statistics
-from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 
 from dbt_like_sql.catalog import fetch_dicts
@@ -25,6 +25,8 @@ WITH daily AS (
     SELECT repo, day, sum(cost_usd)::DOUBLE AS cost FROM marts.ci_cost_daily GROUP BY ALL
 )
 SELECT d.repo, coalesce(s.service, d.repo) AS service, d.day, d.cost,
+    dcicd_day_start(d.day + 1, (SELECT time_zone FROM config.reporting)) - INTERVAL 1 SECOND
+        AS day_end,
     (SELECT list(b.cost) FROM daily b WHERE b.repo = d.repo AND b.day < d.day
         AND b.day >= d.day - INTERVAL 56 DAY AND dayofweek(b.day) = dayofweek(d.day))
         AS same_weekdays
@@ -34,11 +36,15 @@ FROM daily d LEFT JOIN config.service_repositories s USING (repo)
 # times, a slower runner) is lost in a day's total, which the number of runs swings far more.
 UNIT_COST_SQL = """
 WITH daily AS (
-    SELECT repo, workflow, started_at::DATE AS day, count(*) AS runs,
+    SELECT repo, workflow, dcicd_local_day(started_at, (SELECT time_zone FROM config.reporting))
+            AS day,
+        count(*) AS runs,
         sum(cost_usd)::DOUBLE AS cost
     FROM marts.ci_run_costs GROUP BY ALL
 )
 SELECT d.*, coalesce(s.service, d.repo) AS service, d.cost / d.runs AS per_run,
+    dcicd_day_start(d.day + 1, (SELECT time_zone FROM config.reporting)) - INTERVAL 1 SECOND
+        AS day_end,
     list(d.cost / d.runs) OVER (PARTITION BY d.repo, d.workflow ORDER BY d.day
         RANGE BETWEEN INTERVAL 28 DAY PRECEDING AND INTERVAL 1 DAY PRECEDING) AS before
 FROM daily d LEFT JOIN config.service_repositories s USING (repo)
@@ -52,7 +58,9 @@ WITH services AS (
 ), month AS (SELECT date_trunc('month', max(day)) AS first, max(day) AS last
     FROM marts.ci_cost_daily)
 SELECT s.service, any_value(s.monthly_ci_budget_usd) AS budget, sum(c.cost_usd)::DOUBLE AS spent,
-    any_value(m.first) AS first, any_value(m.last) AS last
+    any_value(m.first) AS first, any_value(m.last) AS last,
+    dcicd_day_start(any_value(m.last) + 1, (SELECT time_zone FROM config.reporting))
+        - INTERVAL 1 SECOND AS last_end
 FROM marts.ci_cost_daily c JOIN services s USING (repo), month m
 WHERE c.day >= m.first
 GROUP BY s.service
@@ -70,10 +78,6 @@ def robust_z(value: float, history: list[float]) -> tuple[float, float]:
     return (value - median) / scale, median
 
 
-def _end_of(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59, 59), UTC)
-
-
 def _cost_anomaly(
     r: dict,
     entity_key: str,
@@ -88,7 +92,7 @@ def _cost_anomaly(
         "kind": "ci_cost",
         "service": r["service"],
         "entity_key": entity_key,
-        "detected_at": _end_of(r["day"]),
+        "detected_at": r["day_end"],  # the last second of the day, in the reporting zone
         "observed": observed,
         "expected": expected,
         "score": z,
@@ -151,7 +155,7 @@ def ci_cost(conn, t: AnomalyThresholds) -> pl.DataFrame:
                 "kind": "ci_cost",
                 "service": r["service"],
                 "entity_key": f"{r['service']}|budget|{first:%Y-%m}",
-                "detected_at": _end_of(last),
+                "detected_at": r["last_end"],
                 "observed": forecast,
                 "expected": r["budget"],
                 "score": forecast / r["budget"],

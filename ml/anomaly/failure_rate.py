@@ -1,4 +1,5 @@
-"""failure_rate: a workflow's real failures in an ISO week against the four weeks before.
+"""failure_rate: a workflow's real failures in an ISO week (of the reporting time zone) against
+the four weeks before.
 
 A one-sided two-proportion z-test; flakes (a failure its sha later passed) are told apart.
 """
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 FAILURE_RATE_SQL = """
 WITH done AS (
-    SELECT r.*, date_trunc('week', started_at)::DATE AS week,
+    SELECT r.*,
+        dcicd_period_start('week', started_at, (SELECT time_zone FROM config.reporting)) AS week,
         conclusion <> 'success' AS failed,
         conclusion <> 'success' AND EXISTS (
             SELECT 1 FROM core.pipeline_runs later
