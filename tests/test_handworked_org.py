@@ -504,171 +504,6 @@ def test_kpi_scorecard(warehouse):
     assert ("cost_per_deployment_usd", "api") not in found  # no budget, no row
 
 
-# -- Monorepos ----------------------------------------------------------------------------------
-
-
-def build_monorepo_org() -> list[dict]:
-    """Services that share a repository, each the commits that touched its paths.
-
-    acme/mono (push deliveries): payments (services/payments/**, workflows payments-*) and
-    search (services/search/**)
-      Mon 03-02  push M1 09:00: m1 (08:00, services/payments/api.py),
-                 m2 (08:30, services/search/index.py and services/payments/client.py: both),
-                 m3 (08:45, docs/README.md: neither)
-                 D11 production-payments m3 10:00: named after payments, its first:
-                     m1 (2 h), m2 (1.5 h); m3 is a change of no one
-      Tue 03-03  push M2 09:00: s1 (08:00, services/search/query.py)
-                 D12 production s1 12:00, payload service search, its first: m1, m2, m3, s1
-                     pushed; its own are m2 (27.5 h: counted again, search's first deployment
-                     of it) and s1 (4 h)
-                 I21 issue labelled Incident and Search 13:00-14:00: search's, caused by D12
-      Wed 03-04  push M3 09:00: p2 (08:00, services/payments/api.py), d2 (08:10, docs/guide.md)
-                 D13 production d2 11:00 names no service: deploys both, keyed @payments and
-                     @search; payments (after m3): s1, p2, d2 pushed, its own p2 (3 h);
-                     search (after s1): p2, d2, none its own: no changes; recovers D12 (23 h)
-                 I22 issue labelled Incident only 15:00-15:30: the repository's (acme/mono),
-                     no service's deployment caused it
-      CI (ubuntu, $0.006/min): R1 payments-ci on m3 (10 min): payments by its workflow;
-        R2 ci on m3 (5 min): the push M1 touched both: payments and search; R3 ci on s1
-        (3 min): search; R4 ci on d2 (2 min): the push M3 touched payments only
-    acme/lab (history import: commits with their files, no pushes): models (models/**) and
-    app (app/**); known history begins with run R5 ci on L0, 03-01 09:00 (app by L0's files)
-      L0 2025-01-01 app/old.py <- L1 03-02 08:00 models/train.py <- L2 09:00 app/main.py and
-      models/serve.py <- L3 09:30 README.md
-      E1 production L3 03-02 10:00, task deploy:models: models' first: L1 (2 h), L2 (1 h); L0
-          was made before the known history
-      E2 production L3 12:00 names no service: @models has no changes (L3 deployed before),
-          @app is app's first: L2 (3 h); neither is a rollback
-
-    Figures (a commit is a change of each service it touched; the organisation '*' counts it
-    once, at its first production deployment of any service):
-      day 03-02  payments 1 deployment, m1 7200, m2 5400: median 6300; models 2, L1 7200,
-                 L2 3600: 5400; app 1, L2 10800; '*' 4 deployments, m1, m2, L1, L2: 4 changes,
-                 median (5400 + 7200) / 2 = 6300
-      day 03-03  search 1, m2 99000, s1 14400: 56700, failed 1 (rate 1.0), incident 3600,
-                 recovery 82800; '*' 1, s1 only: 1 change, 14400
-      day 03-04  payments 1, p2 10800; search 1, no changes (NULL lead time); acme/mono
-                 incident 1800; '*' 2 deployments, 1 change 10800, 1 incident 1800
-      week 03-02 payments 2, 3 changes, median 7200; search 2, 2 changes, 56700, rate 0.5;
-                 '*' 7 deployments, 6 changes of the 8 service changes: 3600, 5400, 7200,
-                 7200, 10800, 14400, median 7200, failed 1 (1/7), incidents 2 (restore 2700)
-      CI cost: D11 R1 + R2 = $0.090; D12 R3 $0.018; D13@payments R4 $0.012; D13@search 0 (R4
-        built payments only); E1, E2: no priced jobs, 0
-    """
-    org = Org()
-    mono, lab = pl.github_repository("acme/mono"), pl.github_repository("acme/lab")
-
-    def push(at, commits):
-        body = [
-            {**pl.github_commit(MONO_SHA[c], c, "ana", when), "modified": files}
-            for c, when, files in commits
-        ]
-        org.add(at, "github", "push", pl.github_push(mono, "main", "0" * 40, body, at, "ana"))
-
-    def deploy(repo, number, commit, environment, at, task="deploy", payload=None):
-        for status_id, state in ((1, "in_progress"), (2, "success")):
-            when = at - timedelta(minutes=3) if state == "in_progress" else at
-            body = pl.github_deployment_status(
-                repo, number, number * 10 + status_id, MONO_SHA[commit], environment, state,
-                at, when, "ana",
-            )  # fmt: skip
-            body["deployment"] |= {"task": task, "payload": payload or {}}
-            org.add(when, "github", "deployment_status", body)
-
-    def issue(issue_id, labels, opened, closed):
-        for state, at, action in (("open", opened, "opened"), ("closed", closed, "closed")):
-            body = pl.github_issue(
-                mono, issue_id, issue_id, "Down", "", labels, state, opened, None, at, action
-            )
-            body["issue"]["closed_at"] = rfc3339(closed) if state == "closed" else None
-            org.add(at, "github", "issues", body)
-
-    def run(repo, run_id, name, commit, start, minutes):
-        end = start + timedelta(minutes=minutes)
-        args = (repo, run_id, 1, run_id, name, f".github/workflows/{name}.yml", "push", "main")
-        state = ("completed", "success", start, start, end, "completed")
-        body = pl.github_workflow_run(*args, MONO_SHA[commit], "ana", *state)
-        org.add(end, "github", "workflow_run", body)
-        if repo is mono:
-            org.add(
-                end,
-                "github",
-                "workflow_job",
-                pl.github_workflow_job(
-                    repo, run_id * 10, run_id, 1, name, "build", MONO_SHA[commit], "main",
-                    ["ubuntu-latest"], "success", start, start, end,
-                ),
-            )  # fmt: skip
-
-    def imported(name, parents, at, files):
-        when = rfc3339(at)
-        person = {"name": "ana", "email": "ana@example.com", "date": when}
-        commit = {
-            "sha": MONO_SHA[name],
-            "commit": {"author": person, "committer": person, "message": name},
-            "parents": [{"sha": MONO_SHA[p]} for p in parents],
-            "files": [{"filename": f, "status": "modified"} for f in files],
-        }
-        body = {"repository": lab, "branch": "main", "pull_request": None, "commit": commit}
-        org.add(at, "github", "commit", body, f"import:github:commit:acme/lab@{name}:main")
-
-    push(
-        t(2, 9),
-        [
-            ("m1", t(2, 8), ["services/payments/api.py"]),
-            ("m2", t(2, 8, 30), ["services/search/index.py", "services/payments/client.py"]),
-            ("m3", t(2, 8, 45), ["docs/README.md"]),
-        ],
-    )
-    run(mono, 1, "payments-ci", "m3", t(2, 9, 1), 10)
-    run(mono, 2, "ci", "m3", t(2, 9, 1), 5)
-    deploy(mono, 11, "m3", "production-payments", t(2, 10))
-    push(t(3, 9), [("s1", t(3, 8), ["services/search/query.py"])])
-    run(mono, 3, "ci", "s1", t(3, 9, 1), 3)
-    deploy(mono, 12, "s1", "production", t(3, 12), payload={"service": "search"})
-    issue(21, ["Incident", "Search"], t(3, 13), t(3, 14))
-    push(
-        t(4, 9),
-        [("p2", t(4, 8), ["services/payments/api.py"]), ("d2", t(4, 8, 10), ["docs/guide.md"])],
-    )
-    run(mono, 4, "ci", "d2", t(4, 9, 1), 2)
-    deploy(mono, 13, "d2", "production", t(4, 11))
-    issue(22, ["Incident"], t(4, 15), t(4, 15, 30))
-
-    imported("L0", [], datetime(2025, 1, 1, tzinfo=UTC), ["app/old.py"])
-    imported("L1", ["L0"], t(2, 8), ["models/train.py"])
-    imported("L2", ["L1"], t(2, 9), ["app/main.py", "models/serve.py"])
-    imported("L3", ["L2"], t(2, 9, 30), ["README.md"])
-    run(lab, 5, "ci", "L0", t(1, 9), 1)
-    deploy(lab, 21, "L3", "production", t(2, 10), task="deploy:models")
-    deploy(lab, 22, "L3", "production", t(2, 12))
-    return org.envelopes
-
-
-MONO_SHA = {
-    name: hashlib.sha1(name.encode()).hexdigest()
-    for name in ("m1", "m2", "m3", "s1", "p2", "d2", "L0", "L1", "L2", "L3")
-}
-MONOREPO_CONFIG = PlatformConfig(
-    services=[
-        Service(
-            name="payments",
-            repositories=["acme/mono"],
-            paths=["services/payments/**"],
-            workflows=["payments-*"],
-        ),
-        Service(name="search", repositories=["acme/mono"], paths=["services/search/**"]),
-        Service(name="models", repositories=["acme/lab"], paths=["models/**"]),
-        Service(name="app", repositories=["acme/lab"], paths=["app/**"]),
-    ]
-)
-
-
-@pytest.fixture(scope="module")
-def monorepo(tmp_path_factory):
-    conn, report = warehouse_with(
-        tmp_path_factory.mktemp("monorepo"), build_monorepo_org(), MONOREPO_CONFIG
-
 def test_rework_of_the_first_weeks(warehouse):
     """Rework with the defaults (24 hours, `hotfix`), from the timeline above: I1 opened Tue
     03-03 11:30 and was resolved at 12:00; D3 (the rollback, 11:45) was deployed while it was
@@ -851,186 +686,6 @@ def berlin(tmp_path_factory):
     assert report.quarantined == 0
     return conn
 
-
-def test_monorepo_deployments_belong_to_the_services_they_name(monorepo):
-    found = rows(
-        monorepo,
-        "SELECT deployment_key, service, is_rollback FROM marts.production_deployments"
-        " ORDER BY deployed_at, deployment_key",
-    )
-    assert [(d["deployment_key"], d["service"]) for d in found] == [
-        ("github:11", "payments"),  # production-payments: named after it
-        ("github:21", "models"),  # task deploy:models
-        ("github:22@app", "app"),  # names no service: each of the repository's
-        ("github:22@models", "models"),
-        ("github:12", "search"),  # payload service: search
-        ("github:13@payments", "payments"),
-        ("github:13@search", "search"),
-    ]
-    assert not any(d["is_rollback"] for d in found)
-
-
-def test_monorepo_changes_are_the_commits_that_touched_the_service(monorepo):
-    found = rows(
-        monorepo,
-        "SELECT deployment_key, service, sha, lead_time_s, organisation_first, found_by"
-        " FROM marts.deployment_changes ORDER BY deployed_at, deployment_key, committed_at",
-    )
-    name = {v: k for k, v in MONO_SHA.items()}
-    assert [
-        (c["deployment_key"], name[c["sha"]], c["lead_time_s"], c["organisation_first"])
-        for c in found
-    ] == [
-        ("github:11", "m1", 7200, True),
-        ("github:11", "m2", 5400, True),
-        ("github:21", "L1", 7200, True),
-        ("github:21", "L2", 3600, True),
-        ("github:22@app", "L2", 10800, False),  # models shipped it first
-        ("github:12", "m2", 99000, False),  # payments shipped it first
-        ("github:12", "s1", 14400, True),
-        ("github:13@payments", "p2", 10800, True),
-    ]
-    # acme/mono has only pushes; acme/lab only the imported graph, walked once per service.
-    assert {(c["deployment_key"].split("@")[0], c["found_by"]) for c in found} == {
-        ("github:11", "pushes"),
-        ("github:12", "pushes"),
-        ("github:13", "pushes"),
-        ("github:21", "commit_graph"),
-        ("github:22", "commit_graph"),
-    }
-
-
-def test_monorepo_commit_files_and_services(monorepo):
-    name = {v: k for k, v in MONO_SHA.items()}
-    files = rows(monorepo, "SELECT repo, sha, path, change FROM core.commit_files")
-    assert len(files) == 12 and {f["change"] for f in files} == {"modified"}
-    assert {(f["repo"], name[f["sha"]], f["path"]) for f in files} >= {
-        ("acme/mono", "m2", "services/search/index.py"),
-        ("acme/lab", "L2", "app/main.py"),  # from the imported commit's files
-    }
-    found = rows(monorepo, "SELECT sha, service FROM core.commit_services")
-    assert sorted((name[r["sha"]], r["service"]) for r in found) == [
-        ("L0", "app"),
-        ("L1", "models"),
-        ("L2", "app"),
-        ("L2", "models"),
-        ("m1", "payments"),
-        ("m2", "payments"),
-        ("m2", "search"),
-        ("p2", "payments"),
-        ("s1", "search"),
-    ]
-
-
-def monorepo_figures(conn, service, grain, period):
-    keys = (
-        "deployments",
-        "changes",
-        "lead_time_median_s",
-        "failed_deployments",
-        "change_failure_rate",
-        "incidents",
-        "restore_median_s",
-        "recovery_median_s",
-    )
-    found = rows(
-        conn,
-        "SELECT * FROM marts.dora_metrics WHERE service = ? AND grain = ? AND period_start = ?",
-        service,
-        grain,
-        period,
-    )
-    assert len(found) == 1, (service, grain, period)
-    return tuple(found[0][k] for k in keys)
-
-
-def test_monorepo_daily_metrics_per_service(monorepo):
-    def day(service, date):
-        return monorepo_figures(monorepo, service, "day", date)
-
-    assert day("payments", "2026-03-02") == (1, 2, 6300, 0, 0.0, 0, None, None)
-    assert day("models", "2026-03-02") == (2, 2, 5400, 0, 0.0, 0, None, None)
-    assert day("app", "2026-03-02") == (1, 1, 10800, 0, 0.0, 0, None, None)
-    assert day("search", "2026-03-03") == (1, 2, 56700, 1, 1.0, 1, 3600, 82800)
-    assert day("payments", "2026-03-04") == (1, 1, 10800, 0, 0.0, 0, None, None)
-    assert day("search", "2026-03-04") == (1, 0, None, 0, 0.0, 0, None, None)
-    # An issue labelled with no service of its shared repository is the repository's.
-    assert day("acme/mono", "2026-03-04") == (0, 0, None, 0, None, 1, 1800, None)
-
-
-def test_monorepo_organisation_counts_a_commit_once(monorepo):
-    def org(grain, date):
-        return monorepo_figures(monorepo, "*", grain, date)
-
-    assert org("day", "2026-03-02") == (4, 4, 6300, 0, 0.0, 0, None, None)
-    assert org("day", "2026-03-03") == (1, 1, 14400, 1, 1.0, 1, 3600, 82800)
-    assert org("day", "2026-03-04") == (2, 1, 10800, 0, 0.0, 1, 1800, None)
-    assert org("week", "2026-03-02") == (7, 6, 7200, 1, pytest.approx(1 / 7), 2, 2700, 82800)
-    week = {
-        s: monorepo_figures(monorepo, s, "week", "2026-03-02")[:5]
-        for s in ("payments", "search", "models", "app")
-    }
-    assert week == {
-        "payments": (2, 3, 7200, 0, 0.0),
-        "search": (2, 2, 56700, 1, 0.5),
-        "models": (2, 2, 5400, 0, 0.0),
-        "app": (1, 1, 10800, 0, 0.0),
-    }
-    assert sum(w[1] for w in week.values()) == 8  # m2 and L2 are changes of two services each
-    summary = rows(
-        monorepo,
-        "SELECT service, deployments, lead_time_median_s FROM marts.dora_summary"
-        " WHERE window_days = 30 AND service IN ('*', 'search')",
-    )
-    assert {r["service"]: (r["deployments"], r["lead_time_median_s"]) for r in summary} == {
-        "*": (7, 7200),
-        "search": (2, 56700),
-    }
-
-
-def test_monorepo_incidents_belong_to_the_service_their_label_names(monorepo):
-    found = {
-        r["incident_key"]: (r["service"], r["caused_by_deployment_key"])
-        for r in rows(monorepo, "SELECT * FROM core.incidents")
-    }
-    assert found == {"github:21": ("search", "github:12"), "github:22": ("acme/mono", None)}
-
-
-def test_monorepo_ci_runs_map_to_services_by_workflow_or_paths(monorepo):
-    runs = {
-        r["run_key"]: r["service"]
-        for r in rows(monorepo, "SELECT run_key, service FROM core.pipeline_runs")
-    }
-    # One service a run: its workflow's, else the repository (several services, or none).
-    assert runs == {
-        "github:1:1": "payments",
-        "github:2:1": "acme/mono",
-        "github:3:1": "acme/mono",
-        "github:4:1": "acme/mono",
-        "github:5:1": "acme/lab",
-    }
-    found = rows(monorepo, "SELECT run_key, service, mapped_by FROM core.run_services ORDER BY ALL")
-    assert [tuple(r.values()) for r in found] == [
-        ("github:1:1", "payments", "workflow"),
-        ("github:2:1", "payments", "paths"),  # push M1: m1, m2 touched payments
-        ("github:2:1", "search", "paths"),  # and m2 search
-        ("github:3:1", "search", "paths"),
-        ("github:4:1", "payments", "paths"),  # push M3: p2 (d2 is docs)
-        ("github:5:1", "app", "paths"),  # no push: L0's own (imported) files
-    ]
-    costs = {
-        r["deployment_key"]: r["ci_cost_usd"]
-        for r in rows(monorepo, "SELECT * FROM marts.deployment_cost")
-    }
-    assert costs == {
-        "github:11": Decimal("0.090"),  # R1 (10 min) and R2 (5 min) on m3, both payments'
-        "github:12": Decimal("0.018"),  # R3 on s1
-        "github:13@payments": Decimal("0.012"),  # R4 on d2 built payments
-        "github:13@search": 0,  # and not search
-        "github:21": 0,
-        "github:22@app": 0,
-        "github:22@models": 0,
-    }
 
 @pytest.fixture(scope="module")
 def berlin_in_utc(tmp_path_factory):
@@ -1249,3 +904,353 @@ def test_status_and_the_weekly_review_read_berlin_days(berlin):
     assert "Mon 19 Oct to Sun 25 Oct 2026 (Europe/Berlin)" in html
     assert "Rework rate" in html and "33.3%" in html  # the organisation's 30 days
     assert "Europe/Berlin" in summary_markdown(figures, Path("weekly.html"))
+
+
+# -- Monorepos ----------------------------------------------------------------------------------
+
+
+def build_monorepo_org() -> list[dict]:
+    """Services that share a repository, each the commits that touched its paths.
+
+    acme/mono (push deliveries): payments (services/payments/**, workflows payments-*) and
+    search (services/search/**)
+      Mon 03-02  push M1 09:00: m1 (08:00, services/payments/api.py),
+                 m2 (08:30, services/search/index.py and services/payments/client.py: both),
+                 m3 (08:45, docs/README.md: neither)
+                 D11 production-payments m3 10:00: named after payments, its first:
+                     m1 (2 h), m2 (1.5 h); m3 is a change of no one
+      Tue 03-03  push M2 09:00: s1 (08:00, services/search/query.py)
+                 D12 production s1 12:00, payload service search, its first: m1, m2, m3, s1
+                     pushed; its own are m2 (27.5 h: counted again, search's first deployment
+                     of it) and s1 (4 h)
+                 I21 issue labelled Incident and Search 13:00-14:00: search's, caused by D12
+      Wed 03-04  push M3 09:00: p2 (08:00, services/payments/api.py), d2 (08:10, docs/guide.md)
+                 D13 production d2 11:00 names no service: deploys both, keyed @payments and
+                     @search; payments (after m3): s1, p2, d2 pushed, its own p2 (3 h);
+                     search (after s1): p2, d2, none its own: no changes; recovers D12 (23 h)
+                 I22 issue labelled Incident only 15:00-15:30: the repository's (acme/mono),
+                     no service's deployment caused it
+      CI (ubuntu, $0.006/min): R1 payments-ci on m3 (10 min): payments by its workflow;
+        R2 ci on m3 (5 min): the push M1 touched both: payments and search; R3 ci on s1
+        (3 min): search; R4 ci on d2 (2 min): the push M3 touched payments only
+    acme/lab (history import: commits with their files, no pushes): models (models/**) and
+    app (app/**); known history begins with run R5 ci on L0, 03-01 09:00 (app by L0's files)
+      L0 2025-01-01 app/old.py <- L1 03-02 08:00 models/train.py <- L2 09:00 app/main.py and
+      models/serve.py <- L3 09:30 README.md
+      E1 production L3 03-02 10:00, task deploy:models: models' first: L1 (2 h), L2 (1 h); L0
+          was made before the known history
+      E2 production L3 12:00 names no service: @models has no changes (L3 deployed before),
+          @app is app's first: L2 (3 h); neither is a rollback
+
+    Figures (a commit is a change of each service it touched; the organisation '*' counts it
+    once, at its first production deployment of any service):
+      day 03-02  payments 1 deployment, m1 7200, m2 5400: median 6300; models 2, L1 7200,
+                 L2 3600: 5400; app 1, L2 10800; '*' 4 deployments, m1, m2, L1, L2: 4 changes,
+                 median (5400 + 7200) / 2 = 6300
+      day 03-03  search 1, m2 99000, s1 14400: 56700, failed 1 (rate 1.0), incident 3600,
+                 recovery 82800; '*' 1, s1 only: 1 change, 14400
+      day 03-04  payments 1, p2 10800; search 1, no changes (NULL lead time); acme/mono
+                 incident 1800; '*' 2 deployments, 1 change 10800, 1 incident 1800
+      week 03-02 payments 2, 3 changes, median 7200; search 2, 2 changes, 56700, rate 0.5;
+                 '*' 7 deployments, 6 changes of the 8 service changes: 3600, 5400, 7200,
+                 7200, 10800, 14400, median 7200, failed 1 (1/7), incidents 2 (restore 2700)
+      CI cost: D11 R1 + R2 = $0.090; D12 R3 $0.018; D13@payments R4 $0.012; D13@search 0 (R4
+        built payments only); E1, E2: no priced jobs, 0
+    """
+    org = Org()
+    mono, lab = pl.github_repository("acme/mono"), pl.github_repository("acme/lab")
+
+    def push(at, commits):
+        body = [
+            {**pl.github_commit(MONO_SHA[c], c, "ana", when), "modified": files}
+            for c, when, files in commits
+        ]
+        org.add(at, "github", "push", pl.github_push(mono, "main", "0" * 40, body, at, "ana"))
+
+    def deploy(repo, number, commit, environment, at, task="deploy", payload=None):
+        for status_id, state in ((1, "in_progress"), (2, "success")):
+            when = at - timedelta(minutes=3) if state == "in_progress" else at
+            body = pl.github_deployment_status(
+                repo, number, number * 10 + status_id, MONO_SHA[commit], environment, state,
+                at, when, "ana",
+            )  # fmt: skip
+            body["deployment"] |= {"task": task, "payload": payload or {}}
+            org.add(when, "github", "deployment_status", body)
+
+    def issue(issue_id, labels, opened, closed):
+        for state, at, action in (("open", opened, "opened"), ("closed", closed, "closed")):
+            body = pl.github_issue(
+                mono, issue_id, issue_id, "Down", "", labels, state, opened, None, at, action
+            )
+            body["issue"]["closed_at"] = rfc3339(closed) if state == "closed" else None
+            org.add(at, "github", "issues", body)
+
+    def run(repo, run_id, name, commit, start, minutes):
+        end = start + timedelta(minutes=minutes)
+        args = (repo, run_id, 1, run_id, name, f".github/workflows/{name}.yml", "push", "main")
+        state = ("completed", "success", start, start, end, "completed")
+        body = pl.github_workflow_run(*args, MONO_SHA[commit], "ana", *state)
+        org.add(end, "github", "workflow_run", body)
+        if repo is mono:
+            org.add(
+                end,
+                "github",
+                "workflow_job",
+                pl.github_workflow_job(
+                    repo, run_id * 10, run_id, 1, name, "build", MONO_SHA[commit], "main",
+                    ["ubuntu-latest"], "success", start, start, end,
+                ),
+            )  # fmt: skip
+
+    def imported(name, parents, at, files):
+        when = rfc3339(at)
+        person = {"name": "ana", "email": "ana@example.com", "date": when}
+        commit = {
+            "sha": MONO_SHA[name],
+            "commit": {"author": person, "committer": person, "message": name},
+            "parents": [{"sha": MONO_SHA[p]} for p in parents],
+            "files": [{"filename": f, "status": "modified"} for f in files],
+        }
+        body = {"repository": lab, "branch": "main", "pull_request": None, "commit": commit}
+        org.add(at, "github", "commit", body, f"import:github:commit:acme/lab@{name}:main")
+
+    push(
+        t(2, 9),
+        [
+            ("m1", t(2, 8), ["services/payments/api.py"]),
+            ("m2", t(2, 8, 30), ["services/search/index.py", "services/payments/client.py"]),
+            ("m3", t(2, 8, 45), ["docs/README.md"]),
+        ],
+    )
+    run(mono, 1, "payments-ci", "m3", t(2, 9, 1), 10)
+    run(mono, 2, "ci", "m3", t(2, 9, 1), 5)
+    deploy(mono, 11, "m3", "production-payments", t(2, 10))
+    push(t(3, 9), [("s1", t(3, 8), ["services/search/query.py"])])
+    run(mono, 3, "ci", "s1", t(3, 9, 1), 3)
+    deploy(mono, 12, "s1", "production", t(3, 12), payload={"service": "search"})
+    issue(21, ["Incident", "Search"], t(3, 13), t(3, 14))
+    push(
+        t(4, 9),
+        [("p2", t(4, 8), ["services/payments/api.py"]), ("d2", t(4, 8, 10), ["docs/guide.md"])],
+    )
+    run(mono, 4, "ci", "d2", t(4, 9, 1), 2)
+    deploy(mono, 13, "d2", "production", t(4, 11))
+    issue(22, ["Incident"], t(4, 15), t(4, 15, 30))
+
+    imported("L0", [], datetime(2025, 1, 1, tzinfo=UTC), ["app/old.py"])
+    imported("L1", ["L0"], t(2, 8), ["models/train.py"])
+    imported("L2", ["L1"], t(2, 9), ["app/main.py", "models/serve.py"])
+    imported("L3", ["L2"], t(2, 9, 30), ["README.md"])
+    run(lab, 5, "ci", "L0", t(1, 9), 1)
+    deploy(lab, 21, "L3", "production", t(2, 10), task="deploy:models")
+    deploy(lab, 22, "L3", "production", t(2, 12))
+    return org.envelopes
+
+
+MONO_SHA = {
+    name: hashlib.sha1(name.encode()).hexdigest()
+    for name in ("m1", "m2", "m3", "s1", "p2", "d2", "L0", "L1", "L2", "L3")
+}
+MONOREPO_CONFIG = PlatformConfig(
+    services=[
+        Service(
+            name="payments",
+            repositories=["acme/mono"],
+            paths=["services/payments/**"],
+            workflows=["payments-*"],
+        ),
+        Service(name="search", repositories=["acme/mono"], paths=["services/search/**"]),
+        Service(name="models", repositories=["acme/lab"], paths=["models/**"]),
+        Service(name="app", repositories=["acme/lab"], paths=["app/**"]),
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def monorepo(tmp_path_factory):
+    conn, report = warehouse_with(
+        tmp_path_factory.mktemp("monorepo"), build_monorepo_org(), MONOREPO_CONFIG
+    )
+    assert report.quarantined == 0
+    return conn
+
+
+def test_monorepo_deployments_belong_to_the_services_they_name(monorepo):
+    found = rows(
+        monorepo,
+        "SELECT deployment_key, service, is_rollback FROM marts.production_deployments"
+        " ORDER BY deployed_at, deployment_key",
+    )
+    assert [(d["deployment_key"], d["service"]) for d in found] == [
+        ("github:11", "payments"),  # production-payments: named after it
+        ("github:21", "models"),  # task deploy:models
+        ("github:22@app", "app"),  # names no service: each of the repository's
+        ("github:22@models", "models"),
+        ("github:12", "search"),  # payload service: search
+        ("github:13@payments", "payments"),
+        ("github:13@search", "search"),
+    ]
+    assert not any(d["is_rollback"] for d in found)
+
+
+def test_monorepo_changes_are_the_commits_that_touched_the_service(monorepo):
+    found = rows(
+        monorepo,
+        "SELECT deployment_key, service, sha, lead_time_s, organisation_first, found_by"
+        " FROM marts.deployment_changes ORDER BY deployed_at, deployment_key, committed_at",
+    )
+    name = {v: k for k, v in MONO_SHA.items()}
+    assert [
+        (c["deployment_key"], name[c["sha"]], c["lead_time_s"], c["organisation_first"])
+        for c in found
+    ] == [
+        ("github:11", "m1", 7200, True),
+        ("github:11", "m2", 5400, True),
+        ("github:21", "L1", 7200, True),
+        ("github:21", "L2", 3600, True),
+        ("github:22@app", "L2", 10800, False),  # models shipped it first
+        ("github:12", "m2", 99000, False),  # payments shipped it first
+        ("github:12", "s1", 14400, True),
+        ("github:13@payments", "p2", 10800, True),
+    ]
+    # acme/mono has only pushes; acme/lab only the imported graph, walked once per service.
+    assert {(c["deployment_key"].split("@")[0], c["found_by"]) for c in found} == {
+        ("github:11", "pushes"),
+        ("github:12", "pushes"),
+        ("github:13", "pushes"),
+        ("github:21", "commit_graph"),
+        ("github:22", "commit_graph"),
+    }
+
+
+def test_monorepo_commit_files_and_services(monorepo):
+    name = {v: k for k, v in MONO_SHA.items()}
+    files = rows(monorepo, "SELECT repo, sha, path, change FROM core.commit_files")
+    assert len(files) == 12 and {f["change"] for f in files} == {"modified"}
+    assert {(f["repo"], name[f["sha"]], f["path"]) for f in files} >= {
+        ("acme/mono", "m2", "services/search/index.py"),
+        ("acme/lab", "L2", "app/main.py"),  # from the imported commit's files
+    }
+    found = rows(monorepo, "SELECT sha, service FROM core.commit_services")
+    assert sorted((name[r["sha"]], r["service"]) for r in found) == [
+        ("L0", "app"),
+        ("L1", "models"),
+        ("L2", "app"),
+        ("L2", "models"),
+        ("m1", "payments"),
+        ("m2", "payments"),
+        ("m2", "search"),
+        ("p2", "payments"),
+        ("s1", "search"),
+    ]
+
+
+def monorepo_figures(conn, service, grain, period):
+    keys = (
+        "deployments",
+        "changes",
+        "lead_time_median_s",
+        "failed_deployments",
+        "change_failure_rate",
+        "incidents",
+        "restore_median_s",
+        "recovery_median_s",
+    )
+    found = rows(
+        conn,
+        "SELECT * FROM marts.dora_metrics WHERE service = ? AND grain = ? AND period_start = ?",
+        service,
+        grain,
+        period,
+    )
+    assert len(found) == 1, (service, grain, period)
+    return tuple(found[0][k] for k in keys)
+
+
+def test_monorepo_daily_metrics_per_service(monorepo):
+    def day(service, date):
+        return monorepo_figures(monorepo, service, "day", date)
+
+    assert day("payments", "2026-03-02") == (1, 2, 6300, 0, 0.0, 0, None, None)
+    assert day("models", "2026-03-02") == (2, 2, 5400, 0, 0.0, 0, None, None)
+    assert day("app", "2026-03-02") == (1, 1, 10800, 0, 0.0, 0, None, None)
+    assert day("search", "2026-03-03") == (1, 2, 56700, 1, 1.0, 1, 3600, 82800)
+    assert day("payments", "2026-03-04") == (1, 1, 10800, 0, 0.0, 0, None, None)
+    assert day("search", "2026-03-04") == (1, 0, None, 0, 0.0, 0, None, None)
+    # An issue labelled with no service of its shared repository is the repository's.
+    assert day("acme/mono", "2026-03-04") == (0, 0, None, 0, None, 1, 1800, None)
+
+
+def test_monorepo_organisation_counts_a_commit_once(monorepo):
+    def org(grain, date):
+        return monorepo_figures(monorepo, "*", grain, date)
+
+    assert org("day", "2026-03-02") == (4, 4, 6300, 0, 0.0, 0, None, None)
+    assert org("day", "2026-03-03") == (1, 1, 14400, 1, 1.0, 1, 3600, 82800)
+    assert org("day", "2026-03-04") == (2, 1, 10800, 0, 0.0, 1, 1800, None)
+    assert org("week", "2026-03-02") == (7, 6, 7200, 1, pytest.approx(1 / 7), 2, 2700, 82800)
+    week = {
+        s: monorepo_figures(monorepo, s, "week", "2026-03-02")[:5]
+        for s in ("payments", "search", "models", "app")
+    }
+    assert week == {
+        "payments": (2, 3, 7200, 0, 0.0),
+        "search": (2, 2, 56700, 1, 0.5),
+        "models": (2, 2, 5400, 0, 0.0),
+        "app": (1, 1, 10800, 0, 0.0),
+    }
+    assert sum(w[1] for w in week.values()) == 8  # m2 and L2 are changes of two services each
+    summary = rows(
+        monorepo,
+        "SELECT service, deployments, lead_time_median_s FROM marts.dora_summary"
+        " WHERE window_days = 30 AND service IN ('*', 'search')",
+    )
+    assert {r["service"]: (r["deployments"], r["lead_time_median_s"]) for r in summary} == {
+        "*": (7, 7200),
+        "search": (2, 56700),
+    }
+
+
+def test_monorepo_incidents_belong_to_the_service_their_label_names(monorepo):
+    found = {
+        r["incident_key"]: (r["service"], r["caused_by_deployment_key"])
+        for r in rows(monorepo, "SELECT * FROM core.incidents")
+    }
+    assert found == {"github:21": ("search", "github:12"), "github:22": ("acme/mono", None)}
+
+
+def test_monorepo_ci_runs_map_to_services_by_workflow_or_paths(monorepo):
+    runs = {
+        r["run_key"]: r["service"]
+        for r in rows(monorepo, "SELECT run_key, service FROM core.pipeline_runs")
+    }
+    # One service a run: its workflow's, else the repository (several services, or none).
+    assert runs == {
+        "github:1:1": "payments",
+        "github:2:1": "acme/mono",
+        "github:3:1": "acme/mono",
+        "github:4:1": "acme/mono",
+        "github:5:1": "acme/lab",
+    }
+    found = rows(monorepo, "SELECT run_key, service, mapped_by FROM core.run_services ORDER BY ALL")
+    assert [tuple(r.values()) for r in found] == [
+        ("github:1:1", "payments", "workflow"),
+        ("github:2:1", "payments", "paths"),  # push M1: m1, m2 touched payments
+        ("github:2:1", "search", "paths"),  # and m2 search
+        ("github:3:1", "search", "paths"),
+        ("github:4:1", "payments", "paths"),  # push M3: p2 (d2 is docs)
+        ("github:5:1", "app", "paths"),  # no push: L0's own (imported) files
+    ]
+    costs = {
+        r["deployment_key"]: r["ci_cost_usd"]
+        for r in rows(monorepo, "SELECT * FROM marts.deployment_cost")
+    }
+    assert costs == {
+        "github:11": Decimal("0.090"),  # R1 (10 min) and R2 (5 min) on m3, both payments'
+        "github:12": Decimal("0.018"),  # R3 on s1
+        "github:13@payments": Decimal("0.012"),  # R4 on d2 built payments
+        "github:13@search": 0,  # and not search
+        "github:21": 0,
+        "github:22@app": 0,
+        "github:22@models": 0,
+    }
