@@ -37,7 +37,13 @@ from dcicd_platform.ingest.loader import load_files  # noqa: E402
 
 REPO = pl.github_repository("bench/big")
 START = datetime(2026, 1, 1, tzinfo=UTC)
-MODELS = ("core.pipeline_runs", "core.deployments", "core.commits", "core.commit_graph")
+MODELS = (
+    "core.pipeline_runs",
+    "core.deployments",
+    "core.commits",
+    "core.commit_graph",
+    "core.pull_requests",
+)
 
 
 def sha(name: str) -> str:

@@ -6,19 +6,25 @@ Health score (0-100) = the mean of two halves:
 - KPIs: the share of `marts.kpi_scorecard` rows (organisation, services, repositories) that
   meet their target, among those with data.
 85 and above reads "healthy", 65 and above "watch", below "at risk".
+
+Below it: the median pull-request cycle and its phases over the pull requests merged in the
+30 days up to the data's date (`marts.pull_request_cycle`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dbt_like_sql.catalog import existing_tables
+from dcicd_platform.dora_summary import human_duration
 from dcicd_platform.reading import (
+    PR_PHASES,
     TIERS,
     dora_summary,
     kpi_scorecard,
     open_anomaly_counts,
+    pull_request_cycle,
     worst_open_anomalies,
 )
 
@@ -39,6 +45,7 @@ class Status:
     pending_approval: int = 0
     models: list[tuple] = field(default_factory=list)
     costs: list[tuple] = field(default_factory=list)
+    pull_requests: dict | None = None  # the organisation's cycle over 30 days (reading.py)
 
     @property
     def dora_score(self) -> float | None:
@@ -77,6 +84,9 @@ def read_status(conn, now: datetime | None = None) -> Status:
                         strict=True,
                     )
                 )
+    if "marts.pull_request_cycle" in tables and status.as_of is not None:
+        window = pull_request_cycle(conn, status.as_of - timedelta(days=29), status.as_of)
+        status.pull_requests = next((r for r in window if r["service"] == "*"), None)
     if "marts.kpi_scorecard" in tables:
         measured = [
             r["status"] for r in kpi_scorecard(conn) if r["status"] not in (None, "no_data")
@@ -135,6 +145,20 @@ def _deployment_state(is_rollback: bool, failed: bool, by_automation: bool) -> s
     return "failed" if failed else "ok"
 
 
+def _pull_request_lines(status: Status, style) -> list[str]:
+    prs = status.pull_requests
+    title = style("Pull-request cycle, merged in the last 30 days", bold=True)
+    if not prs:
+        return [title, "  no pull request merged"]
+    medians = " · ".join(
+        f"{p} {human_duration(prs[f'{p}_median_s'])}" for p in ("cycle", *PR_PHASES)
+    )
+    return [
+        title + f"   {prs['pull_requests']} merged, {prs['deployed_pull_requests']} deployed",
+        f"  medians: {medians}",
+    ]
+
+
 def render_status(status: Status, style=lambda text, **_: text) -> str:
     """The screen as text; `style` (click.style) colours it on a terminal."""
     lines = []
@@ -164,6 +188,8 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
         lines.append(f"  {at:%Y-%m-%d %H:%M}  {service:18s} {sha}  {mark}")
     if not status.deployments:
         lines.append("  none yet")
+    lines.append("")
+    lines += _pull_request_lines(status, style)
     lines.append("")
     counts = status.anomalies_open
     lines.append(

@@ -374,6 +374,7 @@ CHANGE_MODELS = {
     "core.deployments",
     "core.commits",
     "core.commit_graph",
+    "core.pull_requests",
     "marts.deployment_changes",
 }
 

@@ -51,12 +51,20 @@ EXPECTED_GRAPH = {
         "core/deployments",
         "marts/deployment_changes",
     },
+    "core/pull_requests": {"raw/events", "core/commits"},
     "marts/deployment_changes": {
         "core/deployments",
         "core/commits",
         "core/commit_graph",
         "core/pipeline_runs",
+        "core/pull_requests",
     },
+    "marts/pull_request_cycle": {
+        "core/pull_requests",
+        "marts/deployment_changes",
+        "config/service_repositories",
+    },
+    "marts/pull_request_cycle_summary": {"marts/pull_request_cycle"},
     "marts/production_deployments": {
         "core/deployments",
         "core/incidents",

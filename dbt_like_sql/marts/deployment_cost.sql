@@ -1,6 +1,9 @@
--- description: One production deployment with the CI cost of every run whose sha is among its changes or is its own sha.
+-- description: One production deployment with the CI cost of every run whose sha is among its changes (or is the commit a pull request's merge put on the branch for some of them) or is its own sha.
 WITH shipped AS (
     SELECT deployment_key, repo, sha FROM marts.deployment_changes
+    UNION
+    -- the commit a pull request's merge put on the branch, which its commits stand for
+    SELECT deployment_key, repo, via_sha FROM marts.deployment_changes WHERE via_sha IS NOT NULL
     UNION
     SELECT deployment_key, repo, sha FROM marts.production_deployments
 ), sha_costs AS (

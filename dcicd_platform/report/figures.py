@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from dbt_like_sql.catalog import existing_tables, fetch_dicts
-from dcicd_platform.reading import BY_SEVERITY, TIERS, ci_weekly, dora_summary, kpi_scorecard
+from dcicd_platform.reading import (
+    BY_SEVERITY,
+    TIERS,
+    ci_weekly,
+    dora_summary,
+    kpi_scorecard,
+    pull_request_cycle,
+)
 
 TREND_WEEKS = 12
 
@@ -49,6 +56,7 @@ class WeeklyFigures:
     scorecard: list[dict] = field(default_factory=list)
     week_over_week: list[dict] = field(default_factory=list)
     dora_tiers: list[dict] = field(default_factory=list)
+    pr_cycle: list[dict] = field(default_factory=list)  # the week's merged pull requests
 
     @property
     def week(self) -> str:
@@ -202,6 +210,8 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
             ORDER BY model, week_start""",
             [first, end],
         )
+    if "marts.pull_request_cycle" in tables:
+        figures.pr_cycle = pull_request_cycle(conn, week_start, end)
     figures.scorecard = kpi_scorecard(conn)
     figures.week_over_week = week_over_week(conn, week_start)
     figures.dora_tiers = [
