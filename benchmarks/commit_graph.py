@@ -44,6 +44,7 @@ MODELS = (
     "core.commit_graph",
     "core.commit_files",
     "core.commit_services",
+    "core.pull_requests",
 )
 
 

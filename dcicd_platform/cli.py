@@ -437,6 +437,8 @@ def demo(seed: int, days: int) -> None:
     click.echo("")
     screens.print_dora_summary(home)
     click.echo("")
+    screens.print_pull_request_cycle(home)
+    click.echo("")
     screens.print_kpi_scorecard(home)
     click.echo("")
     screens.print_model_evaluation(home)

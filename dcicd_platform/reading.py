@@ -113,3 +113,25 @@ def table_counts(conn) -> list[tuple[str, int]]:
         " WHERE schema_name IN ('raw', 'core', 'marts') ORDER BY 1"
     ).fetchall()
     return [(t, conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for (t,) in tables]
+
+
+# The phases of a pull request's cycle (marts.pull_request_cycle), in the order they happen.
+PR_PHASES = ("coding", "pickup", "review", "deploy")
+
+
+def pull_request_cycle(conn, first: date, last: date) -> list[dict]:
+    """The pull requests merged from first to last (days of the reporting time zone, inclusive)
+    per service, then the
+    organisation ('*'): how many, how many were deployed, and the continuous median of each
+    phase and of the whole cycle in seconds (None where none has it), as
+    marts.pull_request_cycle_summary computes them for a calendar period."""
+    medians = ", ".join(f"median({p}_s) AS {p}_median_s" for p in (*PR_PHASES, "cycle"))
+    return fetch_dicts(
+        conn,
+        f"SELECT coalesce(service, '*') AS service, count(*) AS pull_requests,"
+        f" count(deployed_at) AS deployed_pull_requests, {medians}"
+        " FROM marts.pull_request_cycle WHERE dcicd_local_day(merged_at,"
+        " (SELECT time_zone FROM config.reporting)) BETWEEN ? AND ?"
+        " GROUP BY GROUPING SETS ((service), ()) ORDER BY grouping(service), 1",
+        [first, last],
+    )

@@ -50,6 +50,34 @@ def print_dora_summary(home: Home, window_days: int = 30) -> None:
     click.echo(render(list(COLUMNS), rows, "table"))
 
 
+def print_pull_request_cycle(home: Home, window_days: int = 30) -> None:
+    """The median pull-request cycle and its phases per service and for the organisation, over
+    the pull requests merged in the window that ends at the DORA summary's date."""
+    from datetime import timedelta
+
+    from dcicd_platform.dora_summary import human_duration
+    from dcicd_platform.reading import PR_PHASES, pull_request_cycle
+    from dcicd_platform.resources import read_only_connection
+
+    with read_only_connection(home.warehouse) as conn:
+        as_of = conn.execute("SELECT max(as_of) FROM marts.dora_summary").fetchone()[0]
+        found = [] if as_of is None else pull_request_cycle(
+            conn, as_of - timedelta(days=window_days - 1), as_of
+        )  # fmt: skip
+    rows = [
+        (
+            "all services" if r["service"] == "*" else r["service"],
+            r["pull_requests"],
+            r["deployed_pull_requests"],
+            *(human_duration(r[f"{p}_median_s"]) for p in ("cycle", *PR_PHASES)),
+        )
+        for r in found
+    ]
+    click.echo(f"Pull-request cycle, merged in the {window_days} days to {as_of} (medians):")
+    columns = ["service", "merged", "deployed", "cycle", *PR_PHASES]
+    click.echo(render(columns, rows, "table") if rows else "no pull request merged")
+
+
 def print_kpi_scorecard(home: Home) -> None:
     """The organisation's KPIs against their targets, and how many services and
     repositories meet theirs."""

@@ -10,20 +10,26 @@ Health score (0-100) = the mean of two halves:
 Days are the reporting time zone's (`reporting.time_zone`, as the marts count them): the date the
 data is up to, "actions today" and the deployments' times; the header names the zone. The
 automation's daily rollback cap is an operational limit and counts UTC days (guardrails.py).
+
+Below it: the median pull-request cycle and its phases over the pull requests merged in the
+30 days up to the data's date (`marts.pull_request_cycle`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dbt_like_sql.catalog import existing_tables, fetch_dicts
+from dcicd_platform.dora_summary import human_duration
 from dcicd_platform.reading import (
+    PR_PHASES,
     TIERS,
     dora_summary,
     kpi_scorecard,
     open_anomaly_counts,
+    pull_request_cycle,
     reporting_zone,
     worst_open_anomalies,
 )
@@ -48,6 +54,7 @@ class Status:
     # Per model: what serves it (ml.serving) and its live quality (ml.model_quality), as dicts.
     models: list[dict] = field(default_factory=list)
     costs: list[tuple] = field(default_factory=list)
+    pull_requests: dict | None = None  # the organisation's cycle over 30 days (reading.py)
 
     @property
     def dora_score(self) -> float | None:
@@ -88,6 +95,9 @@ def read_status(conn, now: datetime | None = None) -> Status:
                     )
                 )
                 status.rework_rate = row.get("rework_rate")
+    if "marts.pull_request_cycle" in tables and status.as_of is not None:
+        window = pull_request_cycle(conn, status.as_of - timedelta(days=29), status.as_of)
+        status.pull_requests = next((r for r in window if r["service"] == "*"), None)
     if "marts.kpi_scorecard" in tables:
         measured = [
             r["status"] for r in kpi_scorecard(conn) if r["status"] not in (None, "no_data")
@@ -175,6 +185,20 @@ def _deployment_state(is_rollback: bool, failed: bool, by_automation: bool) -> s
     return "failed" if failed else "ok"
 
 
+def _pull_request_lines(status: Status, style) -> list[str]:
+    prs = status.pull_requests
+    title = style("Pull-request cycle, merged in the last 30 days", bold=True)
+    if not prs:
+        return [title, "  no pull request merged"]
+    medians = " · ".join(
+        f"{p} {human_duration(prs[f'{p}_median_s'])}" for p in ("cycle", *PR_PHASES)
+    )
+    return [
+        title + f"   {prs['pull_requests']} merged, {prs['deployed_pull_requests']} deployed",
+        f"  medians: {medians}",
+    ]
+
+
 def render_status(status: Status, style=lambda text, **_: text) -> str:
     """The screen as text; `style` (click.style) colours it on a terminal."""
     lines = []
@@ -208,6 +232,8 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
         lines.append(f"  {at.astimezone(zone):%Y-%m-%d %H:%M}  {service:18s} {sha}  {mark}")
     if not status.deployments:
         lines.append("  none yet")
+    lines.append("")
+    lines += _pull_request_lines(status, style)
     lines.append("")
     counts = status.anomalies_open
     lines.append(

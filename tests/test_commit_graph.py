@@ -376,6 +376,7 @@ CHANGE_MODELS = {
     "core.commit_graph",
     "core.commit_files",
     "core.commit_services",
+    "core.pull_requests",
     "marts.deployment_changes",
 }
 

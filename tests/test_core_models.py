@@ -386,3 +386,81 @@ def test_gitlab_issue_labelled_incident(tmp_path):
         incident["incident_key"] == "gitlab:301" and incident["service"] == "gitlabhq/gitlab-test"
     )
     assert incident["opened_at"] == ts("2013-12-03T17:15:43Z") and incident["resolved_at"] is None
+
+
+# -- pull requests ----------------------------------------------------------------------------
+
+
+@pytest.mark.dates
+def test_github_pull_request_and_its_reviews(tmp_path):
+    other = fixture_envelope("github/pull_request_review/submitted.payload.json", "r2")
+    other["payload"]["review"].update(
+        id=1, state="approved", submitted_at="2019-05-15T15:20:50Z", user={"login": "octocat"}
+    )
+    conn, report = warehouse_with(
+        tmp_path,
+        [
+            fixture_envelope("github/pull_request/opened.payload.json"),
+            fixture_envelope("github/pull_request/synchronize.payload.json"),
+            fixture_envelope("github/pull_request/closed.payload.json"),
+            # the author's own review (a comment), and its dismissal: no review
+            fixture_envelope("github/pull_request_review/submitted.payload.json"),
+            fixture_envelope("github/pull_request_review/dismissed.payload.json"),
+            other,
+        ],
+    )
+    assert report.quarantined == 0
+    pr = one(conn, "SELECT * FROM core.pull_requests")
+    assert pr["pr_key"] == "github:Codertocat/Hello-World#2"
+    assert (pr["author"], pr["base_branch"], pr["default_branch"]) == (
+        "Codertocat",
+        "master",
+        "master",
+    )
+    assert (pr["head_branch"], pr["head_sha"]) == (
+        "changes",
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+    )
+    assert pr["state"] == "closed" and pr["merged_at"] is None
+    assert (pr["opened_at"], pr["closed_at"]) == (
+        ts("2019-05-15T15:20:33Z"),
+        ts("2019-05-15T15:21:18Z"),
+    )
+    assert pr["merge_commit_sha"] is None  # closed without merging: a test merge only
+    assert (pr["additions"], pr["deletions"], pr["changed_files"]) == (1, 1, 1)
+    assert pr["first_review_at"] == ts("2019-05-15T15:20:50Z")  # octocat's, not the author's
+    assert pr["approved_at"] == ts("2019-05-15T15:20:50Z")
+    assert one(conn, "SELECT count(*) AS n FROM marts.pull_request_cycle")["n"] == 0
+
+
+@pytest.mark.dates
+def test_gitlab_merge_request_merged_and_approved(tmp_path):
+    opened = fixture_envelope("gitlab/merge_request.json", "mr-open")
+    approved = fixture_envelope("gitlab/merge_request.json", "mr-approved")
+    approved["received_at"] = "2013-12-04T09:00:00Z"
+    approved["payload"]["user"] = {"id": 2, "username": "reviewer"}
+    approved["payload"]["object_attributes"].update(action="approved")
+    merged = fixture_envelope("gitlab/merge_request.json", "mr-merged")
+    merged["received_at"] = "2013-12-04T10:00:05Z"
+    merged["payload"]["user"] = {"id": 51, "username": "author"}
+    merged["payload"]["object_attributes"].update(
+        action="merge",
+        state="merged",
+        updated_at="2013-12-04 10:00:00 UTC",
+        merge_commit_sha="AB" * 20,
+    )
+    conn, report = warehouse_with(tmp_path, [opened, approved, merged])
+    assert report.quarantined == 0
+    mr = one(conn, "SELECT * FROM core.pull_requests")
+    assert mr["pr_key"] == "gitlab:gitlabhq/gitlab-test!1"
+    assert (mr["source"], mr["number"], mr["author"]) == ("gitlab", 1, "author")
+    assert (mr["base_branch"], mr["head_branch"]) == ("master", "ms-viewport")
+    assert mr["head_sha"] == "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
+    assert (mr["state"], mr["merged_at"]) == ("merged", ts("2013-12-04T10:00:00Z"))
+    assert mr["merge_commit_sha"] == "ab" * 20
+    assert mr["opened_at"] == ts("2013-12-03T17:23:34Z")
+    assert mr["first_review_at"] == mr["approved_at"] == ts("2013-12-04T09:00:00Z")
+    cycle = one(conn, "SELECT * FROM marts.pull_request_cycle")
+    assert cycle["pickup_s"] == (ts("2013-12-04T09:00:00Z") - mr["opened_at"]).total_seconds()
+    assert cycle["review_s"] == 3600 and cycle["deploy_s"] is None  # nothing deployed it
+    assert cycle["coding_s"] is None  # no commit of it is known

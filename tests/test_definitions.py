@@ -63,6 +63,7 @@ EXPECTED_GRAPH = {
         "core/deployments",
         "marts/deployment_changes",
     },
+    "core/pull_requests": {"raw/events", "core/commits"},
     "marts/deployment_changes": {
         "core/deployments",
         "core/commits",
@@ -70,7 +71,14 @@ EXPECTED_GRAPH = {
         "core/commit_services",
         "core/pipeline_runs",
         "config/service_paths",
+        "core/pull_requests",
     },
+    "marts/pull_request_cycle": {
+        "core/pull_requests",
+        "marts/deployment_changes",
+        "config/service_repositories",
+    },
+    "marts/pull_request_cycle_summary": {"marts/pull_request_cycle", "config/reporting"},
     "marts/production_deployments": {
         "config/reporting",
         "core/deployments",
@@ -82,7 +90,9 @@ EXPECTED_GRAPH = {
         "config/dora",
         "core/deployments",
         "core/incidents",
+        "core/pull_requests",
         "marts/production_deployments",
+        "marts/pull_request_cycle",
     },
     "marts/dora_metrics": {
         "config/reporting",

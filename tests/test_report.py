@@ -96,10 +96,12 @@ def test_the_report_is_one_self_contained_file_with_charts(report):
         if not url.startswith(("#", "data:"))
     ] == []
     assert "@import" not in html and "url(" not in html.replace("url(#", "")
-    assert html.count("<svg") >= 5  # DORA, CI duration, flaky jobs, cost, anomalies (+ models)
+    # DORA, pull-request cycle, CI duration, flaky jobs, cost, anomalies (+ models)
+    assert html.count("<svg") >= 6
     for heading in (
         "KPI scorecard",
         "DORA",
+        "Pull-request cycle",
         "CI duration",
         "Flakiest jobs",
         "CI cost",
@@ -194,3 +196,37 @@ def test_before_any_data_the_report_is_skipped_and_the_run_succeeds(tmp_path):
     assert result.success
     assert result.asset_materializations_for_node("reports__weekly_review") == []
     assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())
+
+
+def test_the_cycle_chart_stacks_each_services_median_phases():
+    """One bar per service with merged pull requests and one for all, each phase a segment;
+    a service whose bars run past three days is drawn in days."""
+    from datetime import date
+
+    from dcicd_platform.report.charts import pull_request_cycle
+    from dcicd_platform.report.figures import WeeklyFigures
+
+    def row(service, n, hours):
+        coding, pickup, review, deploy = (h * 3600 if h is not None else None for h in hours)
+        return {
+            "service": service,
+            "pull_requests": n,
+            "deployed_pull_requests": n,
+            "coding_median_s": coding,
+            "pickup_median_s": pickup,
+            "review_median_s": review,
+            "deploy_median_s": deploy,
+            "cycle_median_s": sum(h or 0 for h in hours) * 3600,
+        }
+
+    figures = WeeklyFigures(date(2026, 5, 25), date(2026, 6, 3))
+    figures.pr_cycle = [row("api", 3, (1, 2, 3, 4)), row("*", 5, (1, None, 3, 4))]
+    hours = pull_request_cycle(figures)  # matplotlib keeps each text as a comment
+    assert hours.startswith("<svg") and "<!-- hours: the median of each phase" in hours
+    assert "<!-- api (3) -->" in hours and "<!-- all services (5) -->" in hours
+    for phase in ("coding", "pickup", "review", "deploy", "median cycle"):
+        assert f"<!-- {phase} -->" in hours
+    figures.pr_cycle = [row("api", 3, (30, 20, 20, 10))]  # 80 hours: past three days
+    assert "<!-- days: the median of each phase" in pull_request_cycle(figures)
+    figures.pr_cycle = []
+    assert "No pull request was merged" in pull_request_cycle(figures)

@@ -46,6 +46,8 @@ def test_status_reads_the_warehouse_onto_one_screen(report):  # noqa: F811
         "Automation: mode shadow",
         "actions today:",
         "Recent production deployments",
+        "Pull-request cycle, merged in the last 30 days",
+        "  medians: cycle ",
         "Anomalies open:",
         "Build predictors",
         "CI cost this month",
@@ -59,3 +61,21 @@ def test_status_without_a_warehouse_says_what_to_do(tmp_path):
     done = dcicd_status(tmp_path / "empty")
     assert done.returncode != 0
     assert "dcicd ingest" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_demo_prints_the_pull_request_cycle_per_service(report, capsys):  # noqa: F811
+    from dcicd_platform.home import Home
+    from dcicd_platform.screens import print_pull_request_cycle
+
+    home, _ = report
+    print_pull_request_cycle(Home(home))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Pull-request cycle, merged in the 30 days to 2026-06-0")
+    assert lines[1].split() == ["service", "merged", "deployed", "cycle"] + [
+        "coding",
+        "pickup",
+        "review",
+        "deploy",
+    ]
+    services = [line.split()[0] for line in lines[3:]]
+    assert "checkout-web" in services and lines[-1].startswith("all services")

@@ -131,7 +131,9 @@ WITH pagerduty_events AS (
         SELECT i.incident_key, c.deployment_key, c.deployed_at
         FROM incidents i
         JOIN marts.deployment_changes c
-            ON c.service = i.service AND starts_with(c.sha, i.root_cause_sha)
+            ON c.service = i.service AND (starts_with(c.sha, i.root_cause_sha)
+                -- or the squash (merge, rebased) commit that stands for a pull request's
+                OR starts_with(c.via_sha, i.root_cause_sha))
         UNION ALL
         SELECT i.incident_key, p.deployment_key, p.deployed_at
         FROM incidents i

@@ -1,4 +1,4 @@
--- description: One commit in one production deployment: the change set of CONTRACTS.md §5 with its lead time. Where the commit graph (core.commit_graph, from the history import) knows the deployed sha and the previous production deployment's, the commits reachable from this sha and from no earlier deployment's (git log --no-merges previous..this: a merge commit stands for the commits it brings), found_by 'commit_graph'; the first production deployment of a service counts those made (committer date) or pushed since the platform's history of the repository begins (its first run, deployment or push). Else the push rule (found_by 'pushes'): commits pushed to the deployed branch after the push that brought the previous production deployment's sha, up to the push that brought this one's, and still on the branch then (a forced push discards those it does not list). Each commit counts in the first production deployment of the service that includes it; rollbacks carry none. A service configured with paths counts only the commits that touched one of them (core.commit_services); organisation_first marks the row the organisation ('*') counts a commit by, its first production deployment of any service.
+-- description: One commit in one production deployment: the change set of CONTRACTS.md §5 with its lead time. Where the commit graph (core.commit_graph, from the history import) knows the deployed sha and the previous production deployment's, the commits reachable from this sha and from no earlier deployment's (git log --no-merges previous..this: a merge commit stands for the commits it brings), found_by 'commit_graph'; the first production deployment of a service counts those made (committer date) or pushed since the platform's history of the repository begins (its first run, deployment or push). Else the push rule (found_by 'pushes'): commits pushed to the deployed branch after the push that brought the previous production deployment's sha, up to the push that brought this one's, and still on the branch then (a forced push discards those it does not list). Then a commit a merged pull request's merge produced (its merge commit, squash commit or rebased copies; core.pull_requests) stands for that pull request's own commits, with their own commit times: via_pr_key and via_sha name the pull request and the deployed commit it came through (found_by stays how that commit was found; both NULL for a commit found itself). Each commit counts in the first production deployment of the service that includes it; rollbacks carry none. A service configured with paths counts only the commits that touched one of them (core.commit_services), judged before the pull-request step (a squash commit's files decide whose its pull request's commits are); organisation_first marks the row the organisation ('*') counts a commit by, its first production deployment of any service.
 WITH RECURSIVE production AS (
     SELECT deployment_key, service, repo, sha, ref, deployed_at, is_rollback,
         lag(sha) OVER w AS previous_sha,
@@ -107,7 +107,7 @@ WITH RECURSIVE production AS (
     -- never again.
     QUALIFY row_number() OVER (
         PARTITION BY service, repo, sha ORDER BY deployed_at, deployment_key) = 1
-), service_changes AS (
+), found AS (
     -- Monorepos: a service configured with paths in a repository counts only the commits that
     -- touched one of them (core.commit_services); the deployment's other commits are not its
     -- changes. A commit touching two services' paths is a change of each one's first
@@ -120,11 +120,69 @@ WITH RECURSIVE production AS (
         OR EXISTS (
             SELECT 1 FROM core.commit_services cs
             WHERE cs.service = c.service AND cs.repo = c.repo AND cs.sha = lower(c.sha))
+), merged_pull_requests AS (
+    SELECT pr_key, repo, merge_commit_sha, squash_commit_sha, own_commits,
+        list_transform(own_commits, lambda c: c.sha) AS own_shas,
+        list_transform(own_commits, lambda c: c.committed_at) AS own_times
+    FROM core.pull_requests
+    WHERE merged_at IS NOT NULL AND len(own_commits) > 0
+), merged_as AS (
+    -- The commit a merged pull request's merge put on the deployed branch: its merge commit or
+    -- squash commit (for a rebase merge, the last rebased copy).
+    SELECT f.deployment_key, f.repo, f.sha AS via_sha, m.pr_key
+    FROM found f
+    JOIN merged_pull_requests m
+        ON m.repo = f.repo AND f.sha IN (m.merge_commit_sha, m.squash_commit_sha)
+    WHERE NOT list_contains(m.own_shas, f.sha)
+), copies AS (
+    -- Its other rebased copies: in the same deployment, commits not its own that have one of
+    -- its own commits' author times (a rebase keeps them).
+    SELECT f.deployment_key, f.repo, f.sha AS via_sha, a.pr_key, f.committed_at
+    FROM merged_as a
+    JOIN merged_pull_requests m USING (pr_key)
+    JOIN found f ON f.deployment_key = a.deployment_key AND f.repo = a.repo
+    WHERE list_contains(m.own_times, f.committed_at) AND NOT list_contains(m.own_shas, f.sha)
+        AND NOT list_contains([m.merge_commit_sha, m.squash_commit_sha], f.sha)
+), own AS (
+    SELECT pr_key, unnest(own_commits, recursive := true) FROM merged_pull_requests
+), stands_for AS (
+    -- A rebased copy stands for the own commits of its author time; the merge or squash
+    -- commit for the rest (all of them, but for a rebase merge).
+    SELECT c.deployment_key, c.repo, c.via_sha, c.pr_key, o.sha, o.committed_at
+    FROM copies c
+    JOIN own o ON o.pr_key = c.pr_key AND o.committed_at = c.committed_at
+    UNION ALL
+    SELECT a.deployment_key, a.repo, a.via_sha, a.pr_key, o.sha, o.committed_at
+    FROM merged_as a
+    JOIN own o USING (pr_key)
+    ANTI JOIN copies c ON c.deployment_key = a.deployment_key AND c.pr_key = a.pr_key
+        AND c.committed_at = o.committed_at
+), expanded AS (
+    -- found_by stays how the deployed commit was found; via_sha is that commit.
+    SELECT f.*, NULL::VARCHAR AS via_pr_key, NULL::VARCHAR AS via_sha
+    FROM found f
+    ANTI JOIN (SELECT deployment_key, via_sha FROM merged_as
+            UNION SELECT deployment_key, via_sha FROM copies) p
+        ON p.deployment_key = f.deployment_key AND p.via_sha = f.sha
+    UNION ALL
+    SELECT f.deployment_key, f.service, f.repo, f.branch, f.deployed_sha, s.sha,
+        s.committed_at, fp.pushed_at, f.deployed_at, f.found_by, s.pr_key, s.via_sha
+    FROM stands_for s
+    JOIN found f ON f.deployment_key = s.deployment_key AND f.sha = s.via_sha
+    LEFT JOIN first_pushes fp ON fp.repo = s.repo AND fp.sha = s.sha
+), deduplicated AS (
+    -- Each commit once per service, in its first deployment; a commit found on the branch
+    -- itself before one that a merge stands for.
+    SELECT * FROM expanded
+    QUALIFY row_number() OVER (
+        PARTITION BY service, repo, sha
+        ORDER BY deployed_at, deployment_key, via_sha NULLS FIRST, via_pr_key) = 1
 )
 SELECT deployment_key, service, repo, branch, deployed_sha, sha, committed_at, pushed_at,
-    deployed_at, epoch(deployed_at) - epoch(committed_at) AS lead_time_s, found_by,
+    deployed_at, epoch(deployed_at) - epoch(committed_at) AS lead_time_s, found_by, via_pr_key,
+    via_sha,
     -- The organisation ('*') counts a commit once: in the first production deployment of any
     -- service that includes it.
     row_number() OVER (PARTITION BY repo, sha ORDER BY deployed_at, deployment_key) = 1
         AS organisation_first
-FROM service_changes
+FROM deduplicated

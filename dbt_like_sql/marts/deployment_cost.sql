@@ -1,6 +1,9 @@
--- description: One production deployment with the CI cost of every run whose sha is among its changes or is its own sha; in a repository whose services name paths, only the runs core.run_services maps to the deployment's service (or to no service) count.
+-- description: One production deployment with the CI cost of every run whose sha is among its changes (or is the commit a pull request's merge put on the branch for some of them) or is its own sha; in a repository whose services name paths, only the runs core.run_services maps to the deployment's service (or to no service) count.
 WITH shipped AS (
     SELECT deployment_key, repo, sha FROM marts.deployment_changes
+    UNION
+    -- the commit a pull request's merge put on the branch, which its commits stand for
+    SELECT deployment_key, repo, via_sha FROM marts.deployment_changes WHERE via_sha IS NOT NULL
     UNION
     SELECT deployment_key, repo, sha FROM marts.production_deployments
 ), run_costs AS (

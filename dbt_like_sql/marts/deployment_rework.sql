@@ -22,16 +22,15 @@ WITH settings AS (
     FROM answering
     GROUP BY deployment_key
 ), hotfix_pull_requests AS (
-    -- HOOK (pull requests): the production deployments that shipped a merged pull request
-    -- whose head branch or title matches the hotfix pattern. Empty while the warehouse has no
-    -- pull requests; once core.pull_requests and marts.pull_request_cycle exist, the body is
-    --     SELECT c.deployment_key
-    --     FROM marts.pull_request_cycle c
-    --     JOIN core.pull_requests p USING (pr_key)
-    --     CROSS JOIN settings s
-    --     WHERE c.deployment_key IS NOT NULL AND (regexp_matches(p.head_branch, s.hotfix_pattern, 'i')
-    --         OR regexp_matches(p.title, s.hotfix_pattern, 'i'))
-    SELECT NULL::VARCHAR AS deployment_key WHERE false
+    -- The production deployments that first shipped a merged pull request whose head branch
+    -- or title matches the hotfix pattern.
+    SELECT c.deployment_key
+    FROM marts.pull_request_cycle c
+    JOIN core.pull_requests p USING (pr_key)
+    CROSS JOIN settings s
+    WHERE c.deployment_key IS NOT NULL
+        AND (coalesce(regexp_matches(p.head_branch, s.hotfix_pattern, 'i'), false)
+            OR coalesce(regexp_matches(p.title, s.hotfix_pattern, 'i'), false))
 )
 SELECT d.deployment_key, d.service, d.repo, d.ref, d.deployed_at, d.is_rollback,
     a.incident_key AS rework_incident_key,

@@ -3,7 +3,10 @@
 Day by day, each service pushes commits, runs CI (with flaky jobs, a slow regression and a
 cost spike where its profile says so), deploys some green builds (some of them bad: health
 degrades, an incident opens, often a rollback follows) and reports health samples around
-every production deployment. The same seed and end date give the same files, byte for byte.
+every production deployment. On GitHub, a push to main that pull-request runs went with lands
+a pull request: its commits pushed to a feature branch, opened, reviewed (in rounds, or only
+by its author now and then) and merged by that push. The same seed and end date give the same
+files, byte for byte.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ class Simulation:
             "incident": 0,
         }
         self.run_numbers: dict[str, int] = {}
+        # Pull requests draw from their own stream, so the rest of the organisation is the
+        # same with or without them.
+        self.pr_rng = random.Random(f"pull-requests-{seed}")
+        self.pr_numbers: dict[str, int] = {}
+        self.pushed: list[tuple[str, str, str, datetime]] = []
         # What was injected, for judging the detectors: one entry per production deployment
         # with health samples (bad or not).
         self.deployments: list[dict] = []
@@ -77,9 +85,17 @@ class Simulation:
     def sha(self) -> str:
         return f"{self.rng.getrandbits(160):040x}"
 
-    def emit(self, at: datetime, source: str, event_type: str, payload: dict) -> None:
-        delivery = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        received = at + timedelta(seconds=self.rng.uniform(0.2, 3.0))
+    def emit(
+        self,
+        at: datetime,
+        source: str,
+        event_type: str,
+        payload: dict,
+        rng: random.Random | None = None,
+    ) -> None:
+        rng = rng or self.rng
+        delivery = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        received = at + timedelta(seconds=rng.uniform(0.2, 3.0))
         self.events.append(Event(received, source, event_type, payload, delivery))
 
     def poisson(self, mean: float) -> int:
@@ -113,14 +129,19 @@ class Simulation:
     def simulate_day(self, profile: ServiceProfile, state: ServiceState, day: int) -> None:
         for pushed_at in self.push_times(profile, day):
             sha = self.push(profile, state, pushed_at)
+            commits = self.pushed
             conclusion, finished = self.ci_run(profile, "main", sha, pushed_at, day, "push")
+            branches = []
             for _ in range(self.poisson(profile.branch_runs_per_push)):
                 branch = (
                     f"feature/{self.rng.choice(AREAS).replace(' ', '-')}-{self.rng.randrange(999)}"
                 )
+                branches.append(branch)
                 self.ci_run(
                     profile, branch, self.sha(), pushed_at - timedelta(hours=2), day, "pull_request"
                 )
+            if branches and profile.provider == "github":
+                self.pull_request(profile, branches[0], commits, pushed_at)
             if conclusion == "success" and self.rng.random() < profile.deploy_p:
                 self.deploy(profile, state, sha, finished + self.minutes(5, 0.5))
 
@@ -158,7 +179,66 @@ class Simulation:
                 at, "github", "push", pl.github_push(repo, "main", state.head, body, at, author)
             )
         state.head = commits[-1][0]
+        self.pushed = commits
         return state.head
+
+    def pull_request(
+        self,
+        profile: ServiceProfile,
+        branch: str,
+        commits: list[tuple[str, str, str, datetime]],
+        merged: datetime,
+    ) -> None:
+        """The pull request a push to main merged: its commits (sha, message, author, time)
+        pushed to the branch, opened, reviewed and merged at the push, with the branch's head
+        as its merge commit (main takes the commits themselves)."""
+        rng, repo = self.pr_rng, pl.github_repository(profile.repo)
+        author, head = commits[-1][2], commits[-1][0]
+        pushed = commits[-1][3] + (merged - commits[-1][3]) * rng.uniform(0.1, 0.5)
+        body = [pl.github_commit(s, m, a, t) for s, m, a, t in commits]
+        push = pl.github_push(repo, branch, "0" * 40, body, pushed, author)
+        self.emit(pushed, "github", "push", push, rng)
+        opened = pushed + (merged - pushed) * rng.uniform(0.05, 0.3)
+        number = self.pr_numbers[profile.repo] = self.pr_numbers.get(profile.repo, 100) + 1
+        title = commits[0][1].capitalize()
+        size = (rng.randrange(5, 400), rng.randrange(0, 150), rng.randrange(1, 12))
+
+        def pull(action: str, at: datetime, done: datetime | None = None) -> dict:
+            payload = pl.github_pull_request(
+                repo, number, title, author, branch, head, "main", action, opened, at, done,
+                done, head if done else self.sha_from(rng), size,
+            )  # fmt: skip
+            self.emit(at, "github", "pull_request", payload, rng)
+            return payload
+
+        opened_payload = pull("opened", opened)
+        review_id = number * 100
+        if rng.random() < 0.12:
+            # Approved by its author only: nobody else picked it up.
+            at = opened + (merged - opened) * rng.uniform(0.3, 0.9)
+            review = pl.github_pull_request_review(
+                opened_payload, review_id, author, "approved", at
+            )
+            self.emit(at, "github", "pull_request_review", review, rng)
+        else:
+            reviewer = rng.choice([a for a in AUTHORS if a != author])
+            at = opened + (merged - opened) * rng.uniform(0.1, 0.6)
+            if rng.random() < 0.3:  # a first round asks for changes
+                review = pl.github_pull_request_review(
+                    opened_payload, review_id, reviewer, "changes_requested", at
+                )
+                self.emit(at, "github", "pull_request_review", review, rng)
+                review_id += 1
+                at += (merged - at) * rng.uniform(0.3, 0.8)
+            review = pl.github_pull_request_review(
+                opened_payload, review_id, reviewer, "approved", at
+            )
+            self.emit(at, "github", "pull_request_review", review, rng)
+        pull("closed", merged, merged)
+
+    @staticmethod
+    def sha_from(rng: random.Random) -> str:
+        return f"{rng.getrandbits(160):040x}"
 
     def job_plan(self, profile: ServiceProfile, day: int) -> list[tuple[JobProfile, float]]:
         """(job, duration factor) for one run: regressions and cost spikes change the plan."""

@@ -382,3 +382,86 @@ def pagerduty_incident_event(
             },
         }
     }
+
+
+def github_pull_request(
+    repo: dict,
+    number: int,
+    title: str,
+    author: str,
+    head_branch: str,
+    head_sha: str,
+    base_branch: str,
+    action: str,
+    created: datetime,
+    updated: datetime,
+    closed: datetime | None = None,
+    merged: datetime | None = None,
+    merge_commit_sha: str | None = None,
+    size: tuple[int, int, int] = (0, 0, 0),
+) -> dict[str, Any]:
+    """A `pull_request` delivery. merge_commit_sha is GitHub's test merge while the pull request
+    is open, and the merge, squash or last rebased commit once merged; size is (additions,
+    deletions, changed_files)."""
+    additions, deletions, changed_files = size
+    pr_id = zlib.crc32(f"{repo['full_name']}#{number}".encode())
+    return {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "id": pr_id,
+            "number": number,
+            "html_url": f"{repo['html_url']}/pull/{number}",
+            "state": "closed" if closed else "open",
+            "title": title,
+            "user": {"login": author, "type": "User"},
+            "created_at": rfc3339(created),
+            "updated_at": rfc3339(updated),
+            "closed_at": rfc3339(closed) if closed else None,
+            "merged_at": rfc3339(merged) if merged else None,
+            "merge_commit_sha": merge_commit_sha,
+            "draft": False,
+            "head": {"ref": head_branch, "sha": head_sha, "repo": repo},
+            "base": {"ref": base_branch, "repo": repo},
+            "merged": merged is not None,
+            "additions": additions,
+            "deletions": deletions,
+            "changed_files": changed_files,
+        },
+        "repository": repo,
+        "sender": {"login": author, "type": "User"},
+    }
+
+
+def github_pull_request_review(
+    pull_request: dict,
+    review_id: int,
+    reviewer: str,
+    state: str,
+    submitted: datetime,
+    action: str = "submitted",
+) -> dict[str, Any]:
+    """A `pull_request_review` delivery about a pull request (a github_pull_request payload):
+    state is `commented`, `approved`, `changes_requested`, or `dismissed` (action `dismissed`,
+    the review keeping its submitted_at)."""
+    pr = pull_request["pull_request"]
+    repo = pull_request["repository"]
+    return {
+        "action": action,
+        "review": {
+            "id": review_id,
+            "user": {"login": reviewer, "type": "User"},
+            "body": None,
+            "commit_id": pr["head"]["sha"],
+            "submitted_at": rfc3339(submitted),
+            "state": state,
+            "html_url": f"{pr['html_url']}#pullrequestreview-{review_id}",
+        },
+        "pull_request": {
+            k: pr[k]
+            for k in ("id", "number", "html_url", "state", "title", "user", "created_at")
+            + ("updated_at", "closed_at", "merged_at", "merge_commit_sha", "head", "base")
+        },
+        "repository": repo,
+        "sender": {"login": reviewer, "type": "User"},
+    }

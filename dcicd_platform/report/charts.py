@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 
+from dcicd_platform.reading import PR_PHASES
 from dcicd_platform.report.figures import WeeklyFigures
 
+PHASE_COLOURS = {"coding": "#4c78a8", "pickup": "#f58518", "review": "#e45756", "deploy": "#54a24b"}
 TIER_COLOURS = {"elite": "#d9f2d9", "high": "#eaf5c8", "medium": "#fdf1c7", "low": "#f9d9d4"}
 # (metric, its name among the tier bands, title, unit scale, log axis, the axis's floor and
 # ceiling in the chart's unit: where the outermost bands stop)
@@ -300,4 +302,38 @@ def model_quality(figures: WeeklyFigures, floors: dict[str, float]) -> str:
     ax.set_ylabel("% of unseen runs")
     ax.set_title("Build predictors, live on runs they never learnt from", loc="left")
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+    return _svg(fig)
+
+
+def pull_request_cycle(figures: WeeklyFigures) -> str:
+    """Where the week's merged pull requests spent their time, per service and for all: the
+    median of each phase stacked (so a bar is not the median cycle, which is marked), in
+    hours, or days when a bar runs past three days."""
+    plt = _pyplot()
+    rows = [r for r in figures.pr_cycle if r["pull_requests"]]
+    if not rows:
+        return _nothing("No pull request was merged into a default branch this week.")
+    rows = sorted(rows, key=lambda r: (r["service"] == "*", r["service"]), reverse=True)
+    labels = [
+        f"{'all services' if r['service'] == '*' else r['service']} ({r['pull_requests']})"
+        for r in rows
+    ]
+    totals = [sum(max(r[f"{p}_median_s"] or 0, 0) for p in PR_PHASES) for r in rows]
+    longest = max([*totals, *(r["cycle_median_s"] or 0 for r in rows)])
+    unit, per = ("days", 86400) if longest > 3 * 86400 else ("hours", 3600)
+    fig, ax = plt.subplots(figsize=(10, 0.5 * max(len(rows), 2) + 1.2))
+    left = [0.0] * len(rows)
+    for phase in PR_PHASES:
+        # A negative median (reviewed after the merge, say) takes no room in the stack.
+        widths = [max(r[f"{phase}_median_s"] or 0, 0) / per for r in rows]
+        ax.barh(labels, widths, left=left, color=PHASE_COLOURS[phase], label=phase)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    for y, r in enumerate(rows):
+        if r["cycle_median_s"] is not None:
+            ax.plot([r["cycle_median_s"] / per] * 2, [y - 0.4, y + 0.4], color="black", lw=1.5)
+    ax.plot([], [], color="black", lw=1.5, label="median cycle")
+    ax.set_xlabel(f"{unit}: the median of each phase (pull requests merged, in brackets)")
+    ax.set_xlim(0, None)
+    ax.set_title("Pull-request cycle: coding, pickup, review, deploy", loc="left")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1), fontsize=7)
     return _svg(fig)

@@ -16,6 +16,7 @@ from dcicd_platform.reading import (
     ci_weekly,
     dora_summary,
     kpi_scorecard,
+    pull_request_cycle,
     reporting_zone,
 )
 
@@ -59,6 +60,7 @@ class WeeklyFigures:
     scorecard: list[dict] = field(default_factory=list)
     week_over_week: list[dict] = field(default_factory=list)
     dora_tiers: list[dict] = field(default_factory=list)
+    pr_cycle: list[dict] = field(default_factory=list)  # the week's merged pull requests
 
     @property
     def week(self) -> str:
@@ -233,6 +235,8 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
             "SELECT model_name AS model, version, predictor, method, reason, since"
             " FROM ml.serving WHERE serving ORDER BY model_name",
         )
+    if "marts.pull_request_cycle" in tables:
+        figures.pr_cycle = pull_request_cycle(conn, week_start, end)
     figures.scorecard = kpi_scorecard(conn)
     figures.week_over_week = week_over_week(conn, week_start)
     figures.dora_tiers = [

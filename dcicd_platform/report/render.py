@@ -79,6 +79,7 @@ def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> 
     targets = {r["kpi"]: r["target"] for r in figures.week_over_week}
     rendered = {
         "dora": charts.dora_trend(figures),
+        "pull_requests": charts.pull_request_cycle(figures),
         "ci": charts.ci_duration_trend(
             figures, targets.get("ci_duration_p50_minutes"), targets.get("ci_duration_p95_minutes")
         ),

@@ -57,6 +57,25 @@ EVENTS = {
         *required("commit.commit.author.date", kind="timestamp"),
         *optional("commit.commit.committer.date", kind="timestamp"),
     ),
+    "pull_request": (
+        *REPOSITORY,
+        *required("pull_request.number", kind="integer"),
+        *required("pull_request.created_at", kind="timestamp"),
+        *optional(
+            "pull_request.updated_at",
+            "pull_request.closed_at",
+            "pull_request.merged_at",
+            kind="timestamp",
+        ),
+        *optional("pull_request.head.ref", "pull_request.head.sha", "pull_request.base.ref"),
+        *optional("pull_request.merge_commit_sha", "pull_request.state"),
+    ),
+    "pull_request_review": (
+        *REPOSITORY,
+        *required("pull_request.number", "review.id", kind="integer"),
+        *optional("review.state"),
+        *optional("review.submitted_at", kind="timestamp"),
+    ),
     "issues": (
         *REPOSITORY,
         *required("issue.id", "issue.number", kind="integer"),

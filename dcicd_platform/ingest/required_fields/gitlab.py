@@ -43,6 +43,19 @@ EVENTS = {
         *required("commit.authored_date", kind="timestamp"),
         *optional("commit.committed_date", kind="timestamp"),
     ),
+    "merge_request": (
+        *PROJECT,
+        *required("object_attributes.iid", kind="integer"),
+        *required("object_attributes.created_at", kind="timestamp"),
+        *optional("object_attributes.updated_at", kind="timestamp"),
+        *optional(
+            "object_attributes.state",
+            "object_attributes.action",
+            "object_attributes.source_branch",
+            "object_attributes.target_branch",
+            "object_attributes.merge_commit_sha",
+        ),
+    ),
     "issue": (
         *PROJECT,
         *required("object_attributes.id", "object_attributes.iid", kind="integer"),
