@@ -1658,3 +1658,25 @@ def test_status_shows_the_median_cycle_and_its_phases(web):
         "  medians: cycle 3 h 30 m · coding 52 min · pickup 1 h 00 m · review 1 h 00 m"
         " · deploy 1 h 00 m" in screen
     )
+
+
+def test_a_hotfix_pull_request_makes_its_deployment_rework(tmp_path):
+    """The hotfix pattern also matches a shipped pull request's head branch or title: with
+    `feature/cache` PR 2 (head feature/cache) makes D2, which first shipped it, rework; with
+    `change 3` (any letter case) PR 3's title "Change 3" makes D3 rework; with the default
+    `hotfix` none of web's deployments is (every ref is main, no incident was open)."""
+    from dcicd_platform.config import Dora
+
+    def reasons(pattern: str, folder) -> dict:
+        config = WEB_CONFIG.model_copy(update={"dora": Dora(hotfix_pattern=pattern)})
+        folder.mkdir()
+        conn, _ = warehouse_with(folder, build_web_org(), config)
+        return {
+            r["deployment_key"]: r["rework_reason"]
+            for r in rows(conn, "SELECT * FROM marts.deployment_rework")
+        }
+
+    assert reasons("hotfix", tmp_path / "a") == dict.fromkeys(["github:1", "github:2", "github:3"])
+    assert reasons("feature/cache", tmp_path / "b")["github:2"] == "hotfix_pull_request"
+    by_title = reasons("change 3", tmp_path / "c")
+    assert (by_title["github:2"], by_title["github:3"]) == (None, "hotfix_pull_request")
