@@ -1342,7 +1342,8 @@ class WebOrg(Org):
         )
 
 
-def build_web_org() -> list[dict]:
+def build_web_org(then=None) -> list[dict]:
+    """web's deliveries; `then(org)` adds more after them (a test's own epilogue)."""
     org = WebOrg()
     # PR 1: review rounds, squash merge.
     org.push_to("feature/login", t(9, 9, 5), [("w1", t(9, 8)), ("w2", t(9, 9))])
@@ -1398,6 +1399,8 @@ def build_web_org() -> list[dict]:
     org.pull(4, "ana", "feature/docs", "v1", "closed", opened, t(12, 9), t(12, 9), web_sha("s4"))
     org.pull(5, "chen", "feature/spike", "q5", "opened", t(12, 10), t(12, 10), None, web_sha("t5"))
     org.pull(5, "chen", "feature/spike", "q5", "closed", t(12, 10), t(12, 11), None, web_sha("t5"))
+    if then is not None:
+        then(org)
     return org.envelopes
 
 
@@ -1680,3 +1683,51 @@ def test_a_hotfix_pull_request_makes_its_deployment_rework(tmp_path):
     assert reasons("feature/cache", tmp_path / "b")["github:2"] == "hotfix_pull_request"
     by_title = reasons("change 3", tmp_path / "c")
     assert (by_title["github:2"], by_title["github:3"]) == (None, "hotfix_pull_request")
+
+
+def test_a_revert_is_a_change_of_its_own_and_the_reverted_commits_count_once(tmp_path):
+    """Fri 03-13: bo reverts PR 1 on revert-1-feature/login: r1 (09:00) pushed 09:05; PR 6
+    opened 09:10, approved by ana 09:30, squash merged 10:00 as s6; D6 production s6 11:00.
+    D6 ships what main received since D3: s4 (PR 4's squash: v1, Thu 07:00, 28 h) and s6 (PR
+    6's squash: r1, 2 h). PR 1's commits w1-w3, which r1 undoes, were shipped by D1 and count
+    there only. PR 6: coding 600, pickup 1200, review 1800, deploy 3600, cycle 7200."""
+
+    def revert(org):
+        org.push_to("revert-1-feature/login", t(13, 9, 5), [("r1", t(13, 9))], "bo")
+        opened = t(13, 9, 10)
+        pr6 = org.pull(6, "bo", "revert-1-feature/login", "r1", "opened", opened, opened)
+        org.review(pr6, 601, "ana", "approved", t(13, 9, 30))
+        org.push_to("main", t(13, 10), [("s6", t(13, 10))], "bo")
+        org.pull(
+            6, "bo", "revert-1-feature/login", "r1", "closed", opened, t(13, 10), t(13, 10),
+            web_sha("s6"),
+        )  # fmt: skip
+        org.production(6, "s6", t(13, 11))
+
+    conn, report = warehouse_with(tmp_path, build_web_org(revert), WEB_CONFIG)
+    assert report.quarantined == 0
+    changes = rows(
+        conn,
+        "SELECT deployment_key, sha, lead_time_s, via_sha FROM marts.deployment_changes"
+        " ORDER BY deployment_key, sha",
+    )
+    shipped = {(r["deployment_key"], r["sha"]): (r["lead_time_s"], r["via_sha"]) for r in changes}
+    assert {k: v for k, v in shipped.items() if k[0] == "github:6"} == {
+        ("github:6", web_sha("v1")): (100800, web_sha("s4")),
+        ("github:6", web_sha("r1")): (7200, web_sha("s6")),
+    }
+    for name in ("w1", "w2", "w3"):
+        assert [k[0] for k in shipped if k[1] == web_sha(name)] == ["github:1"]
+    (cycle,) = rows(
+        conn,
+        "SELECT deployment_key, coding_s, pickup_s, review_s, deploy_s, cycle_s"
+        f" FROM marts.pull_request_cycle WHERE pr_key = '{pr_key(6)}'",
+    )
+    assert cycle == {
+        "deployment_key": "github:6",
+        "coding_s": 600,
+        "pickup_s": 1200,
+        "review_s": 1800,
+        "deploy_s": 3600,
+        "cycle_s": 7200,
+    }
