@@ -7,7 +7,10 @@ with fresh ids), then times, each in its own process:
 Prints events/s for both, their ratio (goal: >= 0.5) and each one's peak memory (goal: < 2 GB),
 then the import time of the Dagster code location (goal: < 2 s, no heavy library imported).
 
-    python benchmarks/ingest.py [--lines 1000000] [--files 10]
+    python benchmarks/ingest.py [--lines 1000000] [--files 10] [--baseline CHECKOUT]
+
+--baseline times another checkout's `dcicd ingest` too (its code first on PYTHONPATH), on the
+same files, in turn with this one's: a before/after under the same conditions.
 """
 
 from __future__ import annotations
@@ -129,6 +132,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--baseline", type=Path, default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dcicd-bench-", dir=args.workdir))
     try:
@@ -139,8 +143,9 @@ def main() -> None:
             f"  {size / 1e9:.2f} GB, {size / args.lines / 1e3:.1f} kB a line average"
             f" ({time.perf_counter() - started:.0f} s)"
         )
-        floor_s = ingest_s = float("inf")
-        floor_mb = ingest_mb = 0.0
+        floor_s = ingest_s = base_s = float("inf")
+        floor_mb = ingest_mb = base_mb = 0.0
+        code = {"ingest": ROOT, "baseline": args.baseline}
         for attempt in range(2):  # best of two, each after the disk has settled
             os.sync()
             seconds, peak, out = timed(
@@ -154,13 +159,26 @@ def main() -> None:
             )
             assert int(out.strip()) == args.lines
             floor_s, floor_mb = min(floor_s, seconds), max(floor_mb, peak)
-            os.sync()
-            env = {**os.environ, "DCICD_HOME": str(work / f"home{attempt}")}
-            seconds, peak, out = timed([str(BIN / "dcicd"), "ingest", *map(str, paths)], env)
-            assert f"{args.lines} loaded" in out, out
-            ingest_s, ingest_mb = min(ingest_s, seconds), max(ingest_mb, peak)
             (work / f"floor{attempt}.duckdb").unlink()
-            shutil.rmtree(work / f"home{attempt}")
+            for side, checkout in code.items():
+                if checkout is None:
+                    continue
+                os.sync()
+                home = work / f"{side}{attempt}"
+                env = {
+                    **os.environ,
+                    "DCICD_HOME": str(home),
+                    "PYTHONPATH": os.pathsep.join(
+                        [str(checkout.resolve()), os.environ.get("PYTHONPATH", "")]
+                    ).rstrip(os.pathsep),
+                }
+                seconds, peak, out = timed([str(BIN / "dcicd"), "ingest", *map(str, paths)], env)
+                assert f"{args.lines} loaded" in out, out
+                if side == "ingest":
+                    ingest_s, ingest_mb = min(ingest_s, seconds), max(ingest_mb, peak)
+                else:
+                    base_s, base_mb = min(base_s, seconds), max(base_mb, peak)
+                shutil.rmtree(home)
         seconds, heavy = import_time()
         floor_rate, ingest_rate = args.lines / floor_s, args.lines / ingest_s
         print()
@@ -177,6 +195,12 @@ def main() -> None:
             f"  peak {ingest_mb:,.0f} MB"
         )
         print(f"ratio ingest / floor:     {ingest_rate / floor_rate:.2f}  (goal >= 0.50)")
+        if args.baseline is not None:
+            base_rate = args.lines / base_s
+            print(
+                f"baseline ({args.baseline}): {base_s:7.1f} s  {base_rate:9,.0f} events/s"
+                f"  peak {base_mb:,.0f} MB  ratio {base_rate / floor_rate:.2f}"
+            )
         print(
             f"import dcicd_platform.definitions: {seconds:.2f} s (goal < 2 s);"
             f" heavy libraries imported: {heavy or 'none'}"

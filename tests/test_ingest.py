@@ -282,3 +282,118 @@ def test_a_utf8_byte_order_mark_is_ignored(conn, tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + envelope_line(sample("bom1")))
     report = load_file(conn, path)
     assert (report.status, report.loaded, report.quarantined) == ("loaded", 1, 0)
+
+
+def _prepared_together(monkeypatch) -> None:
+    """Make the first two files of a batch finish preparing before either commits, so the
+    second file's transaction cannot see the first one's rows: only the batch check can."""
+    import threading
+
+    barrier = threading.Barrier(2, timeout=60)
+    prepare = loader._prepare
+
+    def together(*args):
+        prepared = prepare(*args)
+        if threading.current_thread() is not threading.main_thread():
+            barrier.wait()
+        return prepared
+
+    monkeypatch.setattr(loader, "_prepare", together)
+
+
+def test_a_delivery_in_two_files_of_a_parallel_batch_loads_once(conn, tmp_path, monkeypatch):
+    _prepared_together(monkeypatch)
+    first = write_envelopes(tmp_path / "a.ndjson", [sample("p1"), sample("shared")])
+    second = write_envelopes(
+        tmp_path / "b.ndjson", [sample("shared"), sample("p2"), sample("shared")]
+    )
+    a, b = load_files(conn, [first, second], parallel=2)
+    assert (a.loaded, a.duplicates) == (2, 0)
+    assert (b.lines, b.loaded, b.duplicates, b.quarantined) == (3, 1, 2, 0)
+    kept = rows(conn, "SELECT delivery_id, landing_file, line_number FROM raw.events")
+    shared = [(r["landing_file"], r["line_number"]) for r in kept if r["delivery_id"] == "shared"]
+    assert shared == [(str(first), 2)]
+    ledger = rows(conn, "SELECT landing_file, loaded, duplicates FROM raw.files ORDER BY 1")
+    assert [(r["loaded"], r["duplicates"]) for r in ledger] == [(2, 0), (1, 2)]
+    # The same files one after another give the same reports.
+    home = duckdb.connect(str(tmp_path / "sequential.duckdb"))
+    sequential = load_files(home, [first, second], parallel=1)
+    home.close()
+    assert [(r.loaded, r.duplicates, r.quarantined) for r in sequential] == [
+        (r.loaded, r.duplicates, r.quarantined) for r in (a, b)
+    ]
+
+
+def test_a_delivery_quarantined_in_the_first_file_loads_from_the_second(
+    conn, tmp_path, monkeypatch
+):
+    _prepared_together(monkeypatch)
+    broken = sample("q1", payload={"action": "completed"})
+    first = write_envelopes(tmp_path / "a.ndjson", [broken])
+    second = write_envelopes(tmp_path / "b.ndjson", [sample("q1")])
+    a, b = load_files(conn, [first, second], parallel=2)
+    assert (a.loaded, a.quarantined) == (0, 1) and (b.loaded, b.duplicates) == (1, 0)
+
+
+def test_a_file_failing_mid_batch_leaves_the_others_committed(conn, tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "CHUNK_BYTES", 4096)
+    good = [
+        write_envelopes(tmp_path / f"{n}.ndjson", [sample(f"{n}{i}") for i in range(20)])
+        for n in ("a", "c", "d")
+    ]
+    torn = tmp_path / "b.ndjson.gz"
+    torn.write_bytes(
+        gzip.compress(b"".join(envelope_line(sample(f"b{i}")) for i in range(40)))[:-200]
+    )
+    batch = [good[0], torn, good[1], good[2]]
+    reports = load_files(conn, batch, parallel=2)
+    assert [r.status for r in reports] == ["loaded", "unreadable", "loaded", "loaded"]
+    assert (
+        conn.execute("SELECT count(*) FROM raw.events WHERE delivery_id LIKE 'b%'").fetchone()[0]
+        == 0
+    )
+    assert conn.execute("SELECT count(*) FROM raw.events").fetchone()[0] == 60
+    assert conn.execute("SELECT count(*) FROM raw.files").fetchone()[0] == 3
+
+
+def test_an_error_mid_batch_commits_the_files_before_it_only(conn, tmp_path, monkeypatch):
+    paths = [
+        write_envelopes(tmp_path / f"{n}.ndjson", [sample(f"{n}{i}") for i in range(5)])
+        for n in ("a", "b", "c", "d")
+    ]
+    load_lines = loader._load_lines
+
+    def failing(conn, path, name, load_id):
+        if path.name == "b.ndjson":
+            raise RuntimeError("disk full")
+        return load_lines(conn, path, name, load_id)
+
+    monkeypatch.setattr(loader, "_load_lines", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        load_files(conn, paths, parallel=2)
+    loaded = rows(conn, "SELECT DISTINCT landing_file FROM raw.events")
+    assert [r["landing_file"] for r in loaded] == [str(paths[0])]
+    assert conn.execute("SELECT count(*) FROM raw.files").fetchone()[0] == 1
+    # Once the cause is gone, the batch again loads what is missing, each delivery once.
+    monkeypatch.setattr(loader, "_load_lines", load_lines)
+    again = load_files(conn, paths, parallel=2)
+    assert [r.status for r in again] == ["already_loaded", "loaded", "loaded", "loaded"]
+    assert conn.execute("SELECT count(*) FROM raw.events").fetchone()[0] == 20
+
+
+def test_running_a_parallel_batch_again_changes_nothing(conn, tmp_path):
+    paths = [
+        write_envelopes(
+            tmp_path / f"{n}.ndjson", [sample(f"{n}{i}") for i in range(5)] + [sample("same")]
+        )
+        for n in ("a", "b", "c")
+    ]
+    first = load_files(conn, paths, parallel=2)
+    assert [(r.loaded, r.duplicates) for r in first] == [(6, 0), (5, 1), (5, 1)]
+    for r in first:
+        assert_accounted(r)
+    before = rows(conn, "SELECT * FROM raw.events ORDER BY landing_file, line_number")
+    again = load_files(conn, paths, parallel=2)
+    assert [r.status for r in again] == ["already_loaded"] * 3
+    assert rows(conn, "SELECT * FROM raw.events ORDER BY landing_file, line_number") == before
+    assert conn.execute("SELECT count(*) FROM raw.files").fetchone()[0] == 3
