@@ -331,6 +331,27 @@ class Dora(_Strict):
         return value
 
 
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.I)
+
+
+class Warehouse(_Strict):
+    """How much memory a warehouse connection may take before DuckDB spills to disk."""
+
+    memory_limit: str = Field(
+        default="4GB",
+        description="DuckDB's memory_limit for every warehouse connection the platform opens "
+        "(a size: 4GB, 1536MB). Past it, large joins and sorts spill to $DCICD_HOME/tmp "
+        "instead of failing or taking 80% of the machine's memory (DuckDB's own default).",
+    )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _a_size(cls, value: str) -> str:
+        if not _MEMORY.match(value):
+            raise ValueError(f"{value!r} is not a size: give a number and a unit, 4GB or 512MB")
+        return value.strip()
+
+
 class PlatformConfig(_Strict):
     """Everything the platform can be told; see dcicd.example.yaml for each key."""
 
@@ -346,6 +367,7 @@ class PlatformConfig(_Strict):
     freshness: Freshness = Field(default_factory=Freshness)
     reporting: Reporting = Field(default_factory=Reporting)
     dora: Dora = Field(default_factory=Dora)
+    warehouse: Warehouse = Field(default_factory=Warehouse)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> PlatformConfig:

@@ -44,6 +44,7 @@ from dcicd_platform.resources import (
     HomeResource,
     MlflowResource,
     SettingsResource,
+    configured_memory_limit,
     secrets_from_env,
     warehouse_resource,
 )
@@ -96,7 +97,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
         # step would only add start-up time.
         executor=dg.in_process_executor,
         resources={
-            "warehouse": warehouse_resource(home.warehouse),
+            "warehouse": warehouse_resource(home.warehouse, configured_memory_limit(config_file)),
             "home": HomeResource(root=str(home.root)),
             "settings": SettingsResource(config_file=config_file),
             "secrets": secrets_from_env(),

@@ -36,6 +36,11 @@ class Home:
         return self.root / "warehouse.duckdb"
 
     @property
+    def tmp(self) -> Path:
+        """Where the warehouse's connections spill what exceeds warehouse.memory_limit."""
+        return self.root / "tmp"
+
+    @property
     def mlflow_tracking_uri(self) -> str:
         """MLFLOW_TRACKING_URI when set, else a sqlite store in the home."""
         configured = os.environ.get("MLFLOW_TRACKING_URI")

@@ -7,6 +7,10 @@ Every connection to the warehouse comes from one of two resources, which set its
 another writer holds the file) and run in the `duckdb` pool. Readers that must never block a
 writer, or fail on its lock (the sensor, the CLI), use `ReadOnlyWarehouseResource`, through
 `read_only_connection`.
+
+Both carry the configured `warehouse.memory_limit` (default 4GB) and spill past it to
+$DCICD_HOME/tmp (`connection_settings`), so a large rebuild slows down rather than failing or
+taking most of the machine's memory.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from dbt_like_sql.session import prepare_session
-from dcicd_platform.config import PlatformConfig, load_config
+from dcicd_platform.config import ConfigError, PlatformConfig, Warehouse, load_config
 from dcicd_platform.files import replaced_whole
 from dcicd_platform.home import Home
 
@@ -44,14 +48,42 @@ class WarehouseResource(DuckDBResource):
                 conn.close()  # also when the caller raised: the file lock goes with it
 
 
-def warehouse_resource(path: Path, **settings: str) -> WarehouseResource:
+def configured_memory_limit(config_file: str = "") -> str:
+    """`warehouse.memory_limit` of the configuration (the file given, else DCICD_CONFIG or
+    ./dcicd.yaml). A configuration that cannot be read gives the default here: every run then
+    stops on the configuration's own error, which names the key."""
+    try:
+        return load_config(Path(config_file) if config_file else None).warehouse.memory_limit
+    except ConfigError:
+        return Warehouse().memory_limit
+
+
+def connection_settings(warehouse: Path, memory_limit: str | None = None) -> dict[str, str]:
+    """DuckDB settings of every connection to the warehouse file (or its snapshot): the memory
+    limit (None: the configured one) and the folder it spills to beyond that, tmp/ beside the
+    warehouse ($DCICD_HOME/tmp; DuckDB creates it when it first spills)."""
+    return {
+        "memory_limit": memory_limit or configured_memory_limit(),
+        "temp_directory": str(Home(warehouse.parent).tmp),
+    }
+
+
+def warehouse_resource(
+    path: Path, memory_limit: str | None = None, **settings: str
+) -> WarehouseResource:
     """The warehouse's writer: retries while another writer holds the file.
 
     Large commits (a landing file, a rebuilt table) checkpoint straight into the file instead
-    of going through the write-ahead log first: half the writing.
+    of going through the write-ahead log first: half the writing. memory_limit: a DuckDB size
+    (None: `warehouse.memory_limit` of the configuration).
     """
     return WarehouseResource(
-        database=str(path), connection_config={"checkpoint_threshold": "1MB", **settings}
+        database=str(path),
+        connection_config={
+            "checkpoint_threshold": "1MB",
+            **connection_settings(path, memory_limit),
+            **settings,
+        },
     )
 
 
@@ -201,12 +233,16 @@ class ReadOnlyWarehouseResource(DuckDBResource):
 
 
 def read_only_connection(
-    path: Path, wait_s: float = 60.0, live_wait_s: float = 2.0
+    path: Path, wait_s: float = 60.0, live_wait_s: float = 2.0, memory_limit: str | None = None
 ) -> AbstractContextManager[_Tagged]:
     """A read-only connection to the warehouse at path (`ReadOnlyWarehouseResource`): for
-    readers outside a Dagster run, such as the CLI and the anomaly sensor."""
+    readers outside a Dagster run, such as the CLI and the anomaly sensor. memory_limit: as for
+    `warehouse_resource`."""
     return ReadOnlyWarehouseResource(
-        database=str(path), wait_s=wait_s, live_wait_s=live_wait_s
+        database=str(path),
+        wait_s=wait_s,
+        live_wait_s=live_wait_s,
+        connection_config=connection_settings(path, memory_limit),
     ).get_connection()
 
 
