@@ -159,3 +159,120 @@ def test_the_cost_spike_and_the_slow_regression_are_found(demo):
     assert flagged and flagged[0].date() <= began + timedelta(days=2)
     assert len(flagged) / len(regressed_jobs) > 0.4
     assert not any(k in slow for k in others)  # the job that did not change is left alone
+
+
+COLUMNS = (
+    "anomaly_key, kind, entity_key, detected_at, observed, expected, score, severity, explanation"
+)
+
+
+def open_anomalies(conn) -> list[tuple]:
+    return conn.execute(
+        f"SELECT {COLUMNS} FROM ml.anomalies WHERE cleared_at IS NULL ORDER BY anomaly_key"
+    ).fetchall()
+
+
+def judged_whole(conn, t: AnomalyThresholds, window: int = 30) -> list[tuple]:
+    found = detect_all(conn, t, window)
+    return sorted(tuple(r) for r in found.select(COLUMNS.split(", ")).iter_rows())
+
+
+def test_judging_what_changed_finds_what_judging_all_history_finds(tmp_path, monkeypatch):
+    """The sample organisation arrives in slices (the last one hour; health samples and
+    incidents of ten days held back and delivered late; predictions scored after their runs):
+    after each, the anomalies the watch keeps, judging only what changed, are exactly those
+    judging all history finds (values, explanations and keys), and re-running changes nothing."""
+    from datetime import timedelta
+
+    from dcicd_platform.demo.generator import _envelopes, generate_events
+    from ml.anomaly import build_duration, ci_cost, deployment_health, failure_rate
+    from ml.anomaly.detect import detect_and_store
+    from ml.scoring import PREDICTIONS_DDL
+
+    config = parse_config(demo_config_yaml())
+    # A looser failure-rate test, so that weeks of every workflow are flagged and cleared.
+    t = config.anomalies.model_copy(update={"failure_rate_p_value": 0.4})
+    window = config.automation.rollback_window_minutes
+    events = generate_events(seed=9, days=75, end=END)
+    start = END - timedelta(days=75)
+    first, second = start + timedelta(days=40), start + timedelta(days=60)
+    last_hour = max(e.at for e in events) - timedelta(hours=1)
+    late = [
+        e
+        for e in events
+        if second - timedelta(days=10) <= e.at < second and e.source in ("metrics", "pagerduty")
+    ]
+    held = {id(e) for e in late}
+    slices = [
+        [e for e in events if e.at < first],
+        [e for e in events if first <= e.at < second and id(e) not in held],
+        late + [e for e in events if second <= e.at < last_hour],
+        [e for e in events if e.at >= last_hour],
+    ]
+    assert all(slices) and sum(map(len, slices)) == len(events)
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+
+    def whole_judgement_fails(*_args, **_kwargs):
+        raise AssertionError("judged all history where only what changed was to be judged")
+
+    news = []
+    for step, part in enumerate(slices):
+        landing = tmp_path / f"slice-{step}.ndjson"
+        landing.write_bytes(b"".join(_envelopes(sorted(part, key=lambda e: e.at))))
+        load_files(conn, [landing])
+        build_core(conn, config)
+        with monkeypatch.context() as patched:
+            if step:
+                for module, name in [
+                    (build_duration, "build_duration"),
+                    (failure_rate, "failure_rate"),
+                    (ci_cost, "ci_cost"),
+                    (deployment_health, "deployment_health"),
+                ]:
+                    patched.setattr(module, name, whole_judgement_fails)
+            counts, _ = detect_and_store(conn, t, window)
+        news.append(counts["new"])
+        assert open_anomalies(conn) == judged_whole(conn, t, window), f"slice {step}"
+        if step == 2:
+            # The duration model scores the newest runs: a bound below some of them.
+            conn.execute(PREDICTIONS_DDL)
+            conn.execute(
+                "INSERT INTO ml.build_predictions (run_key, model_name, model_version,"
+                " predicted_duration_s, slow_above_s, scored_at, predictor)"
+                " SELECT run_key, 'build_duration', '1', duration_s * (0.5 + (hash(run_key) % 2)),"
+                " CASE WHEN hash(run_key) % 3 = 0 THEN duration_s * 0.9 END, now(), 'lightgbm'"
+                " FROM core.pipeline_runs WHERE status = 'completed' AND started_at >= ?",
+                [second],
+            )
+            with monkeypatch.context() as patched:
+                patched.setattr(build_duration, "build_duration", whole_judgement_fails)
+                counts, _ = detect_and_store(conn, t, window)
+            assert counts["new"] > 0  # runs now judged against their predictions
+            assert open_anomalies(conn) == judged_whole(conn, t, window), "predictions"
+    assert all(news[:3]) and {r[1] for r in open_anomalies(conn)} >= {
+        "build_duration",
+        "ci_cost",
+        "deployment_health",
+        "failure_rate",
+    }
+    # Re-run with nothing new: no anomaly new, none cleared, each first seen when first seen.
+    before = conn.execute("SELECT anomaly_key, first_seen_at FROM ml.anomalies").fetchall()
+    counts, _ = detect_and_store(conn, t, window)
+    assert counts["new"] == 0 and counts["cleared"] == 0
+    assert conn.execute("SELECT anomaly_key, first_seen_at FROM ml.anomalies").fetchall() == before
+
+
+def test_a_changed_threshold_judges_all_history_again(demo, tmp_path):
+    import shutil
+
+    from ml.anomaly.detect import detect_and_store
+
+    path, _ = demo
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(path, warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        detect_and_store(conn, AnomalyThresholds(), 30)
+        stricter = AnomalyThresholds(build_duration_ratio=1.2)
+        counts, _ = detect_and_store(conn, stricter, 30)
+        assert counts["new"] > 0
+        assert open_anomalies(conn) == judged_whole(conn, stricter)

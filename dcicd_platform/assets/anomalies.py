@@ -5,7 +5,7 @@ import dagster as dg
 from dbt_like_sql import tables_read
 from dcicd_platform.resources import DUCKDB_POOL, SettingsResource, WarehouseResource
 from ml.anomaly import SQL as DETECTOR_SQL
-from ml.anomaly import detect_all, store
+from ml.anomaly.detect import detect_and_store
 
 # Tables written by an asset of another name: raw.files is the ledger the raw/events asset
 # keeps of the files it loaded (the collection detector reads when each was loaded).
@@ -31,8 +31,10 @@ def anomalies(
 ) -> dg.MaterializeResult:
     config = settings.load()
     with warehouse.get_connection() as conn:
-        found = detect_all(conn, config.anomalies, config.automation.rollback_window_minutes)
-        counts = store(conn, found)
+        # what changed since the last run, judged again; the rest stands
+        counts, _ = detect_and_store(
+            conn, config.anomalies, config.automation.rollback_window_minutes
+        )
         by_kind = conn.execute(
             "SELECT kind, severity, count(*) FROM ml.anomalies WHERE cleared_at IS NULL"
             " GROUP BY ALL ORDER BY kind, severity"

@@ -1,1 +1,1 @@
-"""Data-quality checks (Great Expectations) run as Dagster asset checks."""
+"""Data-quality checks (Great Expectations' expectations, run as SQL) as Dagster asset checks."""

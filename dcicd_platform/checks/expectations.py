@@ -1,4 +1,4 @@
-"""What must hold of each table, as Great Expectations expectations over the rows a query pulls.
+"""What must hold of each table: Great Expectations' expectations, judged in DuckDB's SQL.
 
 Two kinds, because real data is never clean and a refresh must not stop for one odd row:
 - **table rules** (keys never null or duplicated, a table that had rows is not emptied): a
@@ -9,8 +9,12 @@ Two kinds, because real data is never clean and a refresh must not stop for one 
   their key in `quality.row_issues`; it never blocks.
 
 A model's rules live beside its SQL, in `dbt_like_sql/<schema>/<table>.yaml`: the row's key
-columns and a list of rules, each a kind below with its argument. Each rule pulls only the
-columns it tests (and the row's key), so checks stay cheap.
+columns and a list of rules, each a kind below with its argument. Each rule is the Great
+Expectations expectation it names (`expectation`, `kwargs`), written as SQL the warehouse runs
+where the rows are: the rows it judges (`sql`: the key and the columns it tests) and, for a row
+rule, the condition that marks a row breaking it (`offending`). Nothing is pulled into Python
+but the count and the rows that break a rule; tests/test_quality_checks.py holds each kind's
+SQL to the expectation's own verdict.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ CONCLUSIONS = ["success", "failure", "cancelled", "skipped", "timed_out", "other
 
 @dataclass(frozen=True)
 class Rule:
-    """One expectation on one table: a name, the rows to test, the GX expectation.
+    """One expectation on one table: a name, the rows to test, the GX expectation it is.
 
-    `blocking` rules protect the table as a whole; the others judge rows, whose key columns
-    (`keys`, selected by `sql` too) name the offending ones.
+    `blocking` rules protect the table as a whole (`kind` unique, not_null or not_emptied, on
+    `columns`); the others judge rows, whose key columns (`keys`, selected by `sql` too) name
+    the offending ones, those for which the SQL condition `offending` holds.
     """
 
     table: str
@@ -39,6 +44,9 @@ class Rule:
     kwargs: dict = field(default_factory=dict)
     blocking: bool = False
     keys: tuple[str, ...] = ()
+    kind: str = "row"
+    columns: tuple[str, ...] = ()
+    offending: str = "false"
 
     @property
     def qualified_name(self) -> str:
@@ -56,6 +64,8 @@ def unique(table: str, columns: str | list[str]) -> Rule:
             "ExpectCompoundColumnsToBeUnique",
             {"column_list": columns},
             blocking=True,
+            kind="unique",
+            columns=tuple(columns),
         )
     return Rule(
         table,
@@ -65,6 +75,8 @@ def unique(table: str, columns: str | list[str]) -> Rule:
         "ExpectColumnValuesToBeUnique",
         {"column": columns},
         blocking=True,
+        kind="unique",
+        columns=(columns,),
     )
 
 
@@ -77,6 +89,8 @@ def not_null(table: str, column: str) -> Rule:
         "ExpectColumnValuesToNotBeNull",
         {"column": column},
         blocking=True,
+        kind="not_null",
+        columns=(column,),
     )
 
 
@@ -89,6 +103,7 @@ def not_emptied(table: str, _: object = None) -> Rule:
         f"SELECT * FROM {table} LIMIT 1",  # enough to tell empty from not
         "ExpectTableRowCountToBeBetween",
         blocking=True,
+        kind="not_emptied",
     )
 
 
@@ -101,6 +116,7 @@ def non_negative(table: str, column: str, keys: tuple[str, ...]) -> Rule:
         "ExpectColumnValuesToBeBetween",
         {"column": column, "min_value": 0},
         keys=keys,
+        offending=f"NOT {column} >= 0",
     )
 
 
@@ -113,6 +129,7 @@ def within_0_1(table: str, column: str, keys: tuple[str, ...]) -> Rule:
         "ExpectColumnValuesToBeBetween",
         {"column": column, "min_value": 0, "max_value": 1},
         keys=keys,
+        offending=f"NOT {column} BETWEEN 0 AND 1",
     )
 
 
@@ -131,6 +148,7 @@ def ordered(table: str, spec: dict, keys: tuple[str, ...]) -> Rule:
         "ExpectColumnPairValuesAToBeGreaterThanB",
         {"column_A": after, "column_B": before, "or_equal": True},
         keys=keys,
+        offending=f"NOT {after} >= {before}",
     )
 
 
@@ -145,6 +163,7 @@ def present(table: str, spec: dict, keys: tuple[str, ...]) -> Rule:
         "ExpectColumnValuesToNotBeNull",
         {"column": column},
         keys=keys,
+        offending=f"{column} IS NULL",
     )
 
 
@@ -157,6 +176,7 @@ def conclusion_allowed(table: str, _: object, keys: tuple[str, ...]) -> Rule:
         "ExpectColumnValuesToBeInSet",
         {"column": "conclusion", "value_set": CONCLUSIONS},
         keys=keys,
+        offending="conclusion NOT IN (" + ", ".join(f"'{c}'" for c in CONCLUSIONS) + ")",
     )
 
 

@@ -4,6 +4,11 @@ Judged as automated canary analysis judges a canary (Kayenta): a Mann-Whitney U 
 metric, harm in one direction only (higher), an effect-size floor, a score = share of metrics
 that pass, and pass / marginal / fail; an incident the deployment caused within the rollback
 window fails it outright.
+
+HEALTH_SQL judges every production deployment; the watch judges again only a deployment whose
+inputs changed: its row or its incidents (a digest per deployment), or the health samples of a
+day its window touches (a digest per service, environment and UTC day, ml.anomaly_inputs), so
+the samples are aggregated, not joined, and the statistics run for those alone.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from dcicd_platform.config import AnomalyThresholds
+    from ml.anomaly.changes import Judged
 
 HEALTH_SQL = """
 SELECT d.deployment_key, d.service, d.environment, d.sha, d.deployed_at,
@@ -36,8 +42,60 @@ JOIN core.health_samples h ON h.service = d.service AND h.environment = d.enviro
 GROUP BY ALL
 """
 
+# HEALTH_SQL over the deployments listed in dcicd_judged_deployments.
+CHANGED_HEALTH_SQL = HEALTH_SQL.replace(
+    "FROM marts.production_deployments d",
+    "FROM marts.production_deployments d SEMI JOIN dcicd_judged_deployments j USING"
+    " (deployment_key)",
+)
+# What a verdict depends on, as digests: each deployment's row and incidents, and each
+# service's health samples per environment and UTC day.
+INPUTS_SQL = """
+CREATE OR REPLACE TEMP TABLE dcicd_health_inputs AS
+SELECT 'deployment_health:deployment' AS kind, d.deployment_key AS entity_key,
+    hash(d.service, d.environment, d.sha, d.deployed_at, (
+        SELECT count(*) FROM core.incidents i WHERE i.caused_by_deployment_key = d.deployment_key
+            AND i.opened_at <= d.deployed_at + to_minutes($window::BIGINT)))::HUGEINT AS digest
+FROM marts.production_deployments d
+UNION ALL
+SELECT 'deployment_health:samples', concat_ws(chr(31), service, environment, ts::DATE),
+    sum(hash(delivery_id, ts, error_rate, latency_p95_ms))::HUGEINT
+FROM core.health_samples
+WHERE service IS NOT NULL AND environment IS NOT NULL AND ts IS NOT NULL
+GROUP BY service, environment, ts::DATE
+"""
+# The inputs that differ from those last judged (new, changed or gone).
+CHANGED_INPUTS_SQL = """
+CREATE OR REPLACE TEMP TABLE dcicd_changed_inputs AS
+SELECT coalesce(n.kind, o.kind) AS kind, coalesce(n.entity_key, o.entity_key) AS entity_key,
+    n.digest
+FROM dcicd_health_inputs n
+FULL JOIN (SELECT * FROM ml.anomaly_inputs WHERE kind LIKE 'deployment_health:%') o
+    USING (kind, entity_key)
+WHERE n.digest IS DISTINCT FROM o.digest
+"""
+JUDGED_SQL = """
+CREATE OR REPLACE TEMP TABLE dcicd_judged_deployments AS
+SELECT entity_key AS deployment_key FROM dcicd_changed_inputs
+WHERE kind = 'deployment_health:deployment'
+UNION
+SELECT d.deployment_key FROM marts.production_deployments d
+JOIN (SELECT string_split(entity_key, chr(31)) AS part FROM dcicd_changed_inputs
+    WHERE kind = 'deployment_health:samples') c
+    ON c.part[1] = d.service AND c.part[2] = d.environment
+    AND c.part[3]::DATE BETWEEN (d.deployed_at - to_minutes($window::BIGINT))::DATE
+        AND (d.deployed_at + to_minutes($window::BIGINT))::DATE
+"""
+# Remember the inputs judged (in the same transaction as the anomalies they gave).
+REMEMBER_SQL = """
+DELETE FROM ml.anomaly_inputs WHERE kind LIKE 'deployment_health:%'
+    AND (kind, entity_key) IN (SELECT (kind, entity_key) FROM dcicd_changed_inputs);
+INSERT INTO ml.anomaly_inputs
+SELECT kind, entity_key, digest FROM dcicd_changed_inputs WHERE digest IS NOT NULL;
+"""
+
 # Every statement this detector runs (the lineage of ml/anomalies is read from these).
-SQL = (HEALTH_SQL,)
+SQL = (HEALTH_SQL, CHANGED_HEALTH_SQL)
 
 
 def canary_verdict(
@@ -63,8 +121,44 @@ def canary_verdict(
 def deployment_health(conn, t: AnomalyThresholds, window_minutes: int) -> pl.DataFrame:
     """Deployments that are not a pass, judged on the samples `window_minutes` either side
     (the automation's rollback window: what it may still roll back)."""
+    return as_frame(_verdicts(fetch_dicts(conn, HEALTH_SQL, {"window": window_minutes}), t))
+
+
+def changed(
+    conn, t: AnomalyThresholds, window_minutes: int, whole: bool
+) -> tuple[pl.DataFrame, Judged]:
+    """The deployments whose inputs changed since they were last judged (all when whole), and
+    which anomaly keys that covers; `remember` stores what they were judged on."""
+    params = {"window": window_minutes}
+    conn.execute(INPUTS_SQL, params)
+    if whole:
+        conn.execute("DELETE FROM ml.anomaly_inputs WHERE kind LIKE 'deployment_health:%'")
+    conn.execute(CHANGED_INPUTS_SQL)
+    if whole:
+        return deployment_health(conn, t, window_minutes), None
+    conn.execute(JUDGED_SQL, params)
+    found = as_frame(_verdicts(fetch_dicts(conn, CHANGED_HEALTH_SQL, params), t))
+    judged = {
+        k for (k,) in conn.execute("SELECT deployment_key FROM dcicd_judged_deployments").fetchall()
+    }
+    judged |= {
+        k
+        for (k,) in conn.execute(
+            "SELECT entity_key FROM dcicd_changed_inputs WHERE digest IS NULL"
+            " AND kind = 'deployment_health:deployment'"
+        ).fetchall()
+    }
+    return found, judged.__contains__
+
+
+def remember(conn) -> None:
+    """Store the inputs `changed` judged, once its anomalies are stored."""
+    conn.execute(REMEMBER_SQL)
+
+
+def _verdicts(found: list[dict], t: AnomalyThresholds) -> list[dict]:
     rows = []
-    for r in fetch_dicts(conn, HEALTH_SQL, {"window": window_minutes}):
+    for r in found:
         verdicts = {
             "error rate": canary_verdict(r["rate_before"], r["rate_after"], t),
             "P95 latency": canary_verdict(r["latency_before"], r["latency_after"], t),
@@ -102,4 +196,4 @@ def deployment_health(conn, t: AnomalyThresholds, window_minutes: int) -> pl.Dat
                 f" {reasons}; error rate {before:.2%} -> {after:.2%}",
             }
         )
-    return as_frame(rows)
+    return rows

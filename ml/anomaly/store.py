@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import polars as pl
 
+    from ml.anomaly.changes import Judged
+
 COLUMNS = [
     "anomaly_key",
     "kind",
@@ -61,10 +63,16 @@ ALTER TABLE ml.anomalies ADD COLUMN IF NOT EXISTS occurrence INTEGER DEFAULT 1;
 """
 
 
-def store(conn, found: pl.DataFrame) -> dict[str, int]:
+def store(conn, found: pl.DataFrame, judged: dict[str, Judged] | None = None) -> dict[str, int]:
     """Upsert by key: a known anomaly is updated (first_seen_at kept), one no longer found is
     marked cleared, nothing is duplicated. A cleared anomaly found again is open again, as its
-    next occurrence: the automation alerts (and resolves) each occurrence once."""
+    next occurrence: the automation alerts (and resolves) each occurrence once.
+
+    judged says what was judged when the detectors judged only what changed: per kind, which
+    entity keys (None: all of the kind); an open anomaly outside it stands as it was (its rows
+    did not change), and only one judged and not found again is cleared. None: everything was
+    judged. Returns how many are new, open, and were cleared.
+    """
     conn.execute(ANOMALIES_DDL)
     conn.register("dcicd_found", found.to_arrow())
     try:
@@ -83,10 +91,30 @@ def store(conn, found: pl.DataFrame) -> dict[str, int]:
                 occurrence = CASE WHEN cleared_at IS NULL THEN occurrence
                     ELSE occurrence + 1 END"""
         )
-        cleared = conn.execute(
-            """UPDATE ml.anomalies SET cleared_at = now()
-            WHERE cleared_at IS NULL AND anomaly_key NOT IN (SELECT anomaly_key FROM dcicd_found)"""
+        not_found = """cleared_at IS NULL
+            AND anomaly_key NOT IN (SELECT anomaly_key FROM dcicd_found)"""
+        if judged is None:
+            cleared = conn.execute(
+                f"UPDATE ml.anomalies SET cleared_at = now() WHERE {not_found}"
+            ).fetchall()[0][0]
+        else:
+            gone = [
+                key
+                for key, kind, entity in conn.execute(
+                    f"SELECT anomaly_key, kind, entity_key FROM ml.anomalies WHERE {not_found}"
+                ).fetchall()
+                if kind in judged and (judged[kind] is None or judged[kind](entity))
+            ]
+            cleared = conn.execute(
+                "UPDATE ml.anomalies SET cleared_at = now()"
+                " WHERE anomaly_key IN (SELECT unnest($gone::VARCHAR[]))",
+                {"gone": gone},
+            ).fetchall()[0][0]
+            # Those not judged again still hold: seen now, as a whole judgment would see them.
+            conn.execute("UPDATE ml.anomalies SET last_seen_at = now() WHERE cleared_at IS NULL")
+        open_ = conn.execute(
+            "SELECT count(*) FROM ml.anomalies WHERE cleared_at IS NULL"
         ).fetchall()[0][0]
     finally:
         conn.unregister("dcicd_found")
-    return {"new": new, "found": found.height, "cleared": cleared}
+    return {"new": new, "found": open_, "cleared": cleared}
