@@ -15,6 +15,7 @@ BENCHMARKS = [
     "ml.py",
     "predictors.py",
     "anomalies.py",
+    "checks_and_detectors.py",
     "time_to_rollback.py",
 ]
 

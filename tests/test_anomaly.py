@@ -177,11 +177,13 @@ def judged_whole(conn, t: AnomalyThresholds, window: int = 30) -> list[tuple]:
     return sorted(tuple(r) for r in found.select(COLUMNS.split(", ")).iter_rows())
 
 
-def test_judging_what_changed_finds_what_judging_all_history_finds(tmp_path, monkeypatch):
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland"])
+def test_judging_what_changed_finds_what_judging_all_history_finds(tmp_path, monkeypatch, zone):
     """The sample organisation arrives in slices (the last one hour; health samples and
     incidents of ten days held back and delivered late; predictions scored after their runs):
     after each, the anomalies the watch keeps, judging only what changed, are exactly those
-    judging all history finds (values, explanations and keys), and re-running changes nothing."""
+    judging all history finds (values, explanations and keys), and re-running changes nothing.
+    Days and weeks are the reporting zone's: UTC, and one thirteen hours ahead of it."""
     from datetime import timedelta
 
     from dcicd_platform.demo.generator import _envelopes, generate_events
@@ -189,7 +191,7 @@ def test_judging_what_changed_finds_what_judging_all_history_finds(tmp_path, mon
     from ml.anomaly.detect import detect_and_store
     from ml.scoring import PREDICTIONS_DDL
 
-    config = parse_config(demo_config_yaml())
+    config = parse_config(demo_config_yaml() + f"\nreporting:\n  time_zone: {zone}\n")
     # A looser failure-rate test, so that weeks of every workflow are flagged and cleared.
     t = config.anomalies.model_copy(update={"failure_rate_p_value": 0.4})
     window = config.automation.rollback_window_minutes
