@@ -164,6 +164,44 @@ def latest_rows(model) -> str:
     )
 
 
+def key_text(model) -> str:
+    """The model's unique key as one VARCHAR (how `meta.pruned_keys` names a row)."""
+    return f"CAST({_row(model.settings['unique_key'])} AS VARCHAR)"
+
+
+def _has_pruned_keys(conn, model) -> bool:
+    """Whether retention dropped payloads some of this model's rows were made from."""
+    return table_exists(conn, "meta.pruned_keys") and bool(
+        conn.execute(
+            "SELECT count(*) FROM meta.pruned_keys WHERE model = ?", [model.table]
+        ).fetchone()[0]
+    )
+
+
+def _rebuild_keeping_pruned(conn, model) -> list:
+    """A full rebuild after retention (dbt_like_sql/retention.py): the keys whose payloads are
+    gone keep their rows as last built (the columns the table still has); every other key is
+    recomputed from the payloads still held."""
+    table = model.table
+    pruned = f"{key_text(model)} IN (SELECT key FROM meta.pruned_keys WHERE model = $model)"
+    held = replace_tables(
+        latest_rows(model),
+        {("raw", "events"): "SELECT * FROM raw.events WHERE payload IS NOT NULL"},
+    )
+
+    def keep() -> None:
+        kept = {c for (c, *_) in conn.execute("DESCRIBE dcicd_kept").fetchall()}
+        columns = [c for (c, *_) in conn.execute(f"DESCRIBE {table}").fetchall() if c in kept]
+        names = ", ".join(f'"{c}"' for c in columns)
+        conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM dcicd_kept")
+
+    return [
+        f"CREATE OR REPLACE TEMP TABLE dcicd_kept AS SELECT * FROM {table} WHERE {pruned}",
+        f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({held}) WHERE NOT ({pruned})",
+        keep,
+    ]
+
+
 def latest_state(conn, model) -> None:
     table, key, order = model.table, model.settings["unique_key"], model.settings["latest_by"]
     conn.execute(_STATE_DDL)
@@ -174,11 +212,14 @@ def latest_state(conn, model) -> None:
         "INSERT OR REPLACE INTO meta.model_versions VALUES ($model, $version)",
     ]
     if rebuild:
+        steps = [f"CREATE OR REPLACE TABLE {table} AS\n{latest_rows(model)}"]
+        if table_exists(conn, table) and _has_pruned_keys(conn, model):
+            steps = _rebuild_keeping_pruned(conn, model)
         build_full(
             conn,
             model,
-            f"CREATE OR REPLACE TABLE {table} AS\n{latest_rows(model)}",
-            ["DELETE FROM meta.model_loads WHERE model = $model", _ALL_LOADS, *record],
+            steps[0],
+            [*steps[1:], "DELETE FROM meta.model_loads WHERE model = $model", _ALL_LOADS, *record],
             params,
         )
         return

@@ -337,16 +337,19 @@ def query(sql: str, fmt: str) -> None:
 
 @main.command()
 def status() -> None:
-    """One screen of what matters now: health score, recent deployments, open anomalies, the
-    automation's mode and actions today, model accuracy, cost against budget."""
+    """One screen of what matters now: health score, each source's freshness, recent
+    deployments, open anomalies, the automation's mode and actions today, model accuracy, cost
+    against budget."""
     import duckdb
 
+    from dcicd_platform.config import load_config
     from dcicd_platform.resources import WarehouseBusy, read_only_connection
     from dcicd_platform.status import read_status, render_status
 
+    lags = load_config().freshness.max_lag_minutes.model_dump()  # checked before any command
     try:
         with read_only_connection(Home.from_env().warehouse) as conn:
-            current = read_status(conn)
+            current = read_status(conn, max_lag_minutes=lags)
             note = conn.dcicd_source == "snapshot"
     except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
         _fail(str(exc))
@@ -357,7 +360,7 @@ def status() -> None:
 
 @main.command()
 def act() -> None:
-    """Act once on new anomalies (what the anomaly_actions sensor does every minute)."""
+    """Act once on new anomalies (what the anomaly_actions sensor does as they are found)."""
     from dcicd_platform.in_process import run_automation
 
     home = _home()

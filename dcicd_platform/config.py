@@ -352,6 +352,29 @@ class Warehouse(_Strict):
         return value.strip()
 
 
+class Raw(_Strict):
+    """How long raw.events keeps each delivery's payload."""
+
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Drop (set to NULL) the payloads of deliveries received longer ago than "
+        "this many days, once every table built from them has merged them; their rows in "
+        "raw.events and the derived tables stay. null: keep every payload forever.",
+    )
+
+
+class Monitoring(_Strict):
+    """How the platform watches itself (failed runs alert whatever is set here)."""
+
+    storage_alert_percent: float = Field(
+        default=80,
+        gt=0,
+        le=100,
+        description="Alert when the disk holding the warehouse is at least this full (percent).",
+    )
+
+
 class PlatformConfig(_Strict):
     """Everything the platform can be told; see dcicd.example.yaml for each key."""
 
@@ -368,6 +391,8 @@ class PlatformConfig(_Strict):
     reporting: Reporting = Field(default_factory=Reporting)
     dora: Dora = Field(default_factory=Dora)
     warehouse: Warehouse = Field(default_factory=Warehouse)
+    raw: Raw = Field(default_factory=Raw)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> PlatformConfig:

@@ -36,6 +36,12 @@ from dcicd_platform.automation.jobs import (
 )
 from dcicd_platform.automation.landing_sensor import landing_sensor
 from dcicd_platform.automation.response_jobs import RESPONSE_JOBS
+from dcicd_platform.automation.self_watch import (
+    SELF_WATCH_JOBS,
+    SELF_WATCH_SENSORS,
+    retention_schedule,
+)
+from dcicd_platform.automation.watch_trigger import watch_on_new_events
 from dcicd_platform.checks.asset_checks import quality_checks
 from dcicd_platform.checks.freshness import raw_events_freshness
 from dcicd_platform.config import ConfigError, load_config
@@ -84,6 +90,7 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             report_job,
             history_import_job,
             *RESPONSE_JOBS,
+            *SELF_WATCH_JOBS,
         ],
         schedules=[
             refresh_schedule,
@@ -91,8 +98,9 @@ def build_definitions(home: Home | None = None, config_file: str = "") -> dg.Def
             watch_schedule,
             report_schedule(_reporting_zone(config_file)),
             hourly_history_import,
+            retention_schedule,
         ],
-        sensors=[landing_sensor, anomaly_actions],
+        sensors=[landing_sensor, watch_on_new_events, anomaly_actions, *SELF_WATCH_SENSORS],
         # Every step writes the one DuckDB file, one at a time (the duckdb pool): a process per
         # step would only add start-up time.
         executor=dg.in_process_executor,

@@ -8,10 +8,29 @@ from pathlib import Path
 
 DAGSTER_YAML = """\
 # Written by dcicd when absent. The DuckDB warehouse takes one writer at a time, so every asset
-# that opens it runs in the `duckdb` pool, limited to one slot.
+# that opens it runs in the `duckdb` pool, limited to one slot. One more run may be launched
+# while the slot is taken (its process started, its code loaded): a rollback or a watch then
+# waits for the running step alone, and takes the slot first (its `dagster/priority`).
 concurrency:
   pools:
     default_limit: 1
+    op_granularity_run_buffer: 1
+  # One watch run at a time: a second waits in the queue rather than take turns with the first.
+  runs:
+    tag_concurrency_limits:
+      - key: dcicd/serial
+        value: watch
+        limit: 1
+# The daemon looks at the run queue every 2 seconds, and evaluates sensors side by side: a slow
+# look (the anomaly sensor reading the warehouse) never delays another's.
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 2
+sensors:
+  use_threads: true
+  num_workers: 4
 telemetry:
   enabled: false
 """

@@ -80,7 +80,8 @@ def run_refresh(home: Home, job_name: str = "refresh") -> Refreshed:
 
 def run_automation(home: Home) -> list[tuple[str, str, str]]:
     """Evaluate the anomaly sensor once and run what it asks for, in this process, recorded in
-    the Dagster instance (what the daemon does every minute): (job, anomaly, decision)."""
+    the Dagster instance (what the daemon does as anomalies are found): (job, anomaly,
+    decision)."""
     import dagster as dg
 
     from dcicd_platform.definitions import build_definitions

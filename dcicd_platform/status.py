@@ -7,6 +7,10 @@ Health score (0-100) = the mean of two halves:
   meet their target, among those with data.
 85 and above reads "healthy", 65 and above "watch", below "at risk".
 
+Sources: each source's newest delivery in raw.events (webhook or import) and how long ago it
+was received, against `freshness.max_lag_minutes` (the freshness checks' rule, measured now):
+`stale` past it, `-` for a source that never delivered.
+
 Days are the reporting time zone's (`reporting.time_zone`, as the marts count them): the date the
 data is up to, "actions today" and the deployments' times; the header names the zone. The
 automation's daily rollback cap is an operational limit and counts UTC days (guardrails.py).
@@ -22,6 +26,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dbt_like_sql.catalog import existing_tables, fetch_dicts
+from dcicd_platform.checks.freshness import NEWEST_SQL, SOURCES
 from dcicd_platform.dora_summary import human_duration
 from dcicd_platform.reading import (
     PR_PHASES,
@@ -55,6 +60,8 @@ class Status:
     models: list[dict] = field(default_factory=list)
     costs: list[tuple] = field(default_factory=list)
     pull_requests: dict | None = None  # the organisation's cycle over 30 days (reading.py)
+    # Per source: (source, newest received_at or None, minutes since, minutes allowed).
+    sources: list[tuple] = field(default_factory=list)
 
     @property
     def dora_score(self) -> float | None:
@@ -77,11 +84,15 @@ class Status:
         return "healthy" if self.health >= 85 else "watch" if self.health >= 65 else "at risk"
 
 
-def read_status(conn, now: datetime | None = None) -> Status:
-    """Everything the screen shows, each part only if its table exists yet."""
+def read_status(
+    conn, now: datetime | None = None, max_lag_minutes: dict[str, int] | None = None
+) -> Status:
+    """Everything the screen shows, each part only if its table exists yet; max_lag_minutes:
+    the minutes each source may lag (freshness.max_lag_minutes; default: the built-in)."""
     now = now or datetime.now(UTC)
     tables = existing_tables(conn)
     status = Status(time_zone=reporting_zone(conn))
+    status.sources = _sources(conn, tables, now, max_lag_minutes)
     zone = ZoneInfo(status.time_zone)
     if "marts.dora_summary" in tables:
         for row in dora_summary(conn, 30):
@@ -142,6 +153,45 @@ def read_status(conn, now: datetime | None = None) -> Status:
             FROM spent, month m ORDER BY budget IS NULL, spent DESC"""
         ).fetchall()
     return status
+
+
+def _sources(
+    conn, tables: set[str], now: datetime, max_lag_minutes: dict[str, int] | None
+) -> list[tuple]:
+    """Each source's newest delivery and its lag in minutes, against what it may lag."""
+    if max_lag_minutes is None:
+        from dcicd_platform.config import MaxLag
+
+        max_lag_minutes = MaxLag().model_dump()
+    newest = dict(conn.execute(NEWEST_SQL).fetchall()) if "raw.events" in tables else {}
+    return [
+        (
+            source,
+            newest.get(source),
+            None if newest.get(source) is None else (now - newest[source]).total_seconds() / 60,
+            max_lag_minutes[source],
+        )
+        for source in SOURCES
+    ]
+
+
+def _ago(minutes: float) -> str:
+    """A lag as people say it: 45 min, 5.2 h, 3.0 d."""
+    if minutes < 120:
+        return f"{max(minutes, 0):.0f} min"
+    return f"{minutes / 60:.1f} h" if minutes < 48 * 60 else f"{minutes / 1440:.1f} d"
+
+
+def _sources_line(status: Status, style) -> str:
+    parts = []
+    for source, newest, lag, limit in status.sources:
+        if newest is None:
+            parts.append(f"{source} -")
+        elif lag > limit:
+            parts.append(f"{source} {style(f'stale {_ago(lag)}', fg='red')} (max {_ago(limit)})")
+        else:
+            parts.append(f"{source} {_ago(lag)} ago")
+    return style("Sources", bold=True) + " (newest delivery): " + " · ".join(parts)
 
 
 SERVING_SQL = """
@@ -216,6 +266,8 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
     kpi = "-" if status.kpi_score is None else f"{status.kpi_score:.0f}"
     lines.append(f"  DORA {dora} ({tiers or 'no data'})")
     lines.append(f"  KPIs {kpi} ({status.kpi_met} of {status.kpi_measured} met, 30 days)")
+    if status.sources:
+        lines.append(_sources_line(status, style))
     lines.append("")
     acted = ", ".join(f"{n} {d}" for d, n in status.actions_today.items()) or "none"
     mode = status.mode or "-"

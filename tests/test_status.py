@@ -43,6 +43,7 @@ def test_status_reads_the_warehouse_onto_one_screen(report):  # noqa: F811
     for part in (
         "DORA ",
         "KPIs ",
+        "Sources (newest delivery): github ",
         "Automation: mode shadow",
         "actions today:",
         "Recent production deployments",
@@ -79,3 +80,39 @@ def test_the_demo_prints_the_pull_request_cycle_per_service(report, capsys):  # 
     ]
     services = [line.split()[0] for line in lines[3:]]
     assert "checkout-web" in services and lines[-1].startswith("all services")
+
+
+def test_each_source_shows_how_fresh_it_is(tmp_path):
+    """The newest delivery of each source against its allowed lag, from a real warehouse."""
+    from datetime import UTC, datetime, timedelta
+
+    import duckdb
+
+    from dcicd_platform.ingest.schema import ensure_raw_schema
+    from dcicd_platform.status import read_status
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    ensure_raw_schema(conn)
+    for delivery, source, ago in [
+        ("a", "github", timedelta(minutes=50)),
+        ("b", "github", timedelta(minutes=3)),  # the newest counts
+        ("c", "metrics", timedelta(minutes=40)),  # more than 15 minutes: stale
+        ("d", "pagerduty", timedelta(days=3)),  # a week allowed
+    ]:
+        conn.execute(
+            "INSERT INTO raw.events VALUES (?, ?, 'x', ?, '{}', 'f', 1, 'l')",
+            [delivery, source, now - ago],
+        )
+    status = read_status(conn, now, {"github": 60, "gitlab": 60, "pagerduty": 10080, "metrics": 15})
+    assert [
+        (s, round(lag) if lag is not None else None, limit) for s, _, lag, limit in status.sources
+    ] == [
+        ("github", 3, 60),
+        ("gitlab", None, 60),
+        ("pagerduty", 3 * 1440, 10080),
+        ("metrics", 40, 15),
+    ]
+    (line,) = [x for x in render_status(status).splitlines() if x.startswith("Sources")]
+    assert "github 3 min ago" in line and "gitlab -" in line and "pagerduty 3.0 d ago" in line
+    assert "metrics stale 40 min (max 15 min)" in line

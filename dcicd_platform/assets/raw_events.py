@@ -9,6 +9,15 @@ from dcicd_platform.ingest.loader import FileReport, discover, load_file
 from dcicd_platform.ingest.schema import ensure_raw_schema
 from dcicd_platform.resources import DUCKDB_POOL, HomeResource, WarehouseResource
 
+# What a bad deployment is judged from: loading any of these starts the watch at once
+# (automation/watch_trigger.py) instead of at its next five-minute tick.
+WATCHED_EVENT_TYPES = ("health_sample", "deployment", "deployment_status")
+_WATCHED_SQL = f"""
+SELECT count(*) FROM raw.events
+WHERE event_type IN ({", ".join(f"'{t}'" for t in WATCHED_EVENT_TYPES)})
+    AND load_id IN (SELECT load_id FROM raw.files WHERE list_contains($hashes, content_sha256))
+"""
+
 
 class IngestConfig(dg.Config):
     """Which files to load: the named ones (the landing sensor names one), else all of landing/."""
@@ -61,6 +70,8 @@ def raw_events(
                 + (f" ({report.error})" if report.error else "")
             )
         total_events = conn.execute("SELECT count(*) FROM raw.events").fetchone()[0]
+        hashes = [r.content_sha256 for r in reports if r.status == "loaded" and r.loaded]
+        watched = conn.execute(_WATCHED_SQL, {"hashes": hashes}).fetchone()[0] if hashes else 0
     unreadable = [r for r in reports if r.status == "unreadable"]
     for r in unreadable:
         context.log.error(f"could not read {r.path}: {r.error}")
@@ -72,6 +83,7 @@ def raw_events(
             "duplicates": sum(r.duplicates for r in reports),
             "quarantined": sum(r.quarantined for r in reports),
             "unreadable_files": len(unreadable),
+            "watched_events": watched,
             "dagster/row_count": total_events,
             "report": dg.MetadataValue.md(report_table(reports) if reports else "no new files"),
         }

@@ -158,8 +158,9 @@ def slack_alert(webhook_url: str, text: str) -> Sent:
     return post_json(webhook_url, {"text": text})
 
 
-def webhook_alert(url: str, anomaly: dict) -> Sent:
-    return post_json(url, {"event": "anomaly", **anomaly})
+def webhook_alert(url: str, anomaly: dict, event: str = "anomaly") -> Sent:
+    """`event` says what the alert is about: `anomaly`, or `platform` (a failed run, a disk)."""
+    return post_json(url, {"event": event, **anomaly})
 
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"

@@ -8,8 +8,16 @@ anomalies detected within `automation.act_on_anomalies_within_hours` are acted o
 are history), and the run key (job and the anomaly's occurrence) makes each act at most once:
 an anomaly that cleared and came back is a new occurrence, alerted (and resolved) again. It
 reads the warehouse read-only (the last published snapshot while a refresh writes).
+
+It reacts to new anomalies: every 5 seconds it asks the Dagster instance (not the warehouse)
+whether ml/anomalies was materialized since it last looked, and reads the warehouse when it
+was; it reads it at least every minute regardless (approvals, clearings, flaky re-runs). A new
+materialization read only from the snapshot (a writer held the warehouse) is read again at the
+next tick, until the live warehouse answers: the snapshot may predate it.
 """
 
+import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -17,6 +25,7 @@ import dagster as dg
 from dbt_like_sql.catalog import existing_tables
 from dcicd_platform.automation.responders import flaky_failures, occurrence_key
 from dcicd_platform.automation.response_jobs import OP_OF, alert, model_rollback, rerun, rollback
+from dcicd_platform.automation.watch_trigger import new_materializations
 from dcicd_platform.resources import HomeResource, SettingsResource, read_only_connection
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -122,15 +131,28 @@ def _resolutions(conn, tables: set[str]) -> list[dg.RunRequest]:
     ]
 
 
+ANOMALIES = dg.AssetKey(["ml", "anomalies"])
+# Between two looks at the warehouse when no anomaly is new (approvals, clearings, re-runs).
+FULL_PASS_SECONDS = 60
+
+
 @dg.sensor(
     jobs=[rollback, alert, model_rollback, rerun],
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Acts on new anomalies within the guardrails (mode, window, cap, approval).",
+    description="Acts on new anomalies within the guardrails (mode, window, cap, approval): "
+    "as soon as ml/anomalies is materialized, and at least every minute.",
 )
 def anomaly_actions(
     context: dg.SensorEvaluationContext, home: HomeResource, settings: SettingsResource
 ):
+    # The cursor: the newest ml/anomalies materialization read from the live warehouse, and
+    # when the warehouse was last read.
+    state = json.loads(context.cursor) if context.cursor else {}
+    seen, last_pass = state.get("seen"), state.get("read_at", 0.0)
+    latest = new_materializations(context.instance, ANOMALIES, seen, limit=1)
+    if not latest and time.time() - last_pass < FULL_PASS_SECONDS:
+        return dg.SkipReason("no new anomalies since the last look")
     config = settings.load()
     if config.automation.mode == "off":
         return dg.SkipReason("automation mode is off")
@@ -140,6 +162,10 @@ def anomaly_actions(
     since = datetime.now(UTC) - timedelta(hours=config.automation.act_on_anomalies_within_hours)
     with read_only_connection(warehouse) as conn:
         requests = planned_runs(conn, config.anomalies.min_severity_to_alert, since)
+        live = conn.dcicd_source == "live"
+    if latest and live:
+        seen = latest[0].storage_id
+    context.update_cursor(json.dumps({"seen": seen, "read_at": time.time()}))
     if not requests:
         return dg.SkipReason("no new anomaly to act on")
     return requests

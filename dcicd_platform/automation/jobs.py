@@ -1,5 +1,7 @@
 """The jobs users and schedules launch."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 TRAINING = dg.AssetSelection.assets(
@@ -45,8 +47,13 @@ score_job = dg.define_asset_job(
 ANOMALIES = dg.AssetSelection.assets(dg.AssetKey(["ml", "anomalies"]))
 RAW = dg.AssetSelection.assets(dg.AssetKey(["raw", "events"]))
 
+# One watch run at a time (a tag limit in dcicd's dagster.yaml): two would take turns at the
+# warehouse's one writer slot, step by step, and both finish late.
+SERIAL_TAG = "dcicd/serial"
+
 watch_job = dg.define_asset_job(
     "watch",
+    tags={SERIAL_TAG: "watch"},
     # the config tables are written together: the watch writes them all
     selection=(ANOMALIES.upstream() - RAW - TRAINING).required_multi_asset_neighbors(),
     description="The tables anomalies are found in, and the anomalies: run every few minutes so "
@@ -54,14 +61,36 @@ watch_job = dg.define_asset_job(
     "landing sensor as files arrive).",
 )
 
-watch_schedule = dg.ScheduleDefinition(
+RECENT_WATCH = timedelta(minutes=4)
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dg.schedule(
     name="watch_every_5_minutes",
     job=watch_job,
     cron_schedule="*/5 * * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Look for anomalies every 5 minutes: the rollback window is 30.",
+    description="Look for anomalies every 5 minutes, the safety net of the watch that new "
+    "health samples and deployments start (watch_on_new_events); skipped while a watch run is "
+    "queued or running, or one started in the last 4 minutes: it would only delay the next "
+    "watch that new samples start.",
 )
+def watch_schedule(context: dg.ScheduleEvaluationContext):
+    watches = dg.RunsFilter(job_name=watch_job.name, statuses=IN_FLIGHT)
+    if context.instance.get_runs_count(watches):
+        return dg.SkipReason("a watch run is already queued or running")
+    since = context.scheduled_execution_time - RECENT_WATCH
+    recent = dg.RunsFilter(job_name=watch_job.name, created_after=since)
+    if context.instance.get_runs_count(recent):
+        return dg.SkipReason("a watch ran in the last 4 minutes (started by new samples)")
+    return dg.RunRequest()
+
 
 retrain_schedule = dg.ScheduleDefinition(
     name="daily_retrain",

@@ -1,4 +1,9 @@
-"""The landing sensor: one ingestion run per new file in landing/, keyed by its content hash."""
+"""The landing sensor: one ingestion run per new file in landing/, keyed by its content hash.
+
+It looks every 10 seconds (a listing of landing/ and a stat per file; a file is hashed only
+when new or changed): a bad deployment's health samples wait at most that long to be loaded,
+then the watch starts on them (watch_trigger.py).
+"""
 
 import json
 from pathlib import Path
@@ -18,7 +23,7 @@ def _fingerprint(path: Path) -> str:
 @dg.sensor(
     name="landing_files",
     job=ingest_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Starts one run per new landing file; the run key is the file's SHA-256.",
 )

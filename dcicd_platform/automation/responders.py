@@ -37,7 +37,10 @@ def occurrence_key(anomaly_key: str, occurrence: int | None) -> str:
 
 
 def _acted_on(subject: dict) -> str:
-    """What an action is keyed by: the anomaly's occurrence, or for a re-run, the run."""
+    """What an action is keyed by: the anomaly's occurrence, for a re-run the run, for an
+    alert about the platform itself its own key (`run_failure:<run id>`, `storage#<n>`)."""
+    if "action_key" in subject:
+        return subject["action_key"]
     if "run_key" in subject:
         return subject["run_key"]
     return occurrence_key(subject["anomaly_key"], subject.get("occurrence"))
@@ -235,29 +238,76 @@ def respond_alert(
     now, mode = _begin(conn, config, now)
     anomaly = load_anomaly(conn, anomaly_key)
     kind = "resolve_alert" if resolve else "alert"
-    if waiting := _unless_live(conn, kind, anomaly, mode, "nothing sent", now):
+    return _alert(conn, kind, anomaly, anomaly, mode, config, secrets, now, resolve)
+
+
+def respond_platform_alert(
+    conn,
+    key: str,
+    kind: str,
+    severity: str,
+    explanation: str,
+    config: PlatformConfig,
+    *,
+    entity_key: str | None = None,
+    secrets: Secrets = Secrets(),
+    now: datetime | None = None,
+    resolve: bool = False,
+) -> Outcome:
+    """Alert on the platform itself (a failed run, a full disk) through the anomalies' channels:
+    PagerDuty deduplicates by `key`, the webhook gets `event: platform`. Audited like any alert
+    (action id `alert:<key>`, no anomaly; entity_key names the run or the disk) and under the
+    same mode: only `live` sends."""
+    now, mode = _begin(conn, config, now)
+    subject = {"action_key": key, "entity_key": entity_key}
+    message = {
+        "anomaly_key": key,
+        "kind": kind,
+        "severity": severity,
+        "service": None,
+        "explanation": explanation,
+        "detected_at": now,
+    }
+    action = "resolve_alert" if resolve else "alert"
+    return _alert(conn, action, subject, message, mode, config, secrets, now, resolve, "platform")
+
+
+def _alert(
+    conn,
+    kind: str,
+    subject: dict,
+    message: dict,
+    mode: str,
+    config: PlatformConfig,
+    secrets: Secrets,
+    now: datetime,
+    resolve: bool,
+    event: str = "anomaly",
+) -> Outcome:
+    """Send `message` (an ml.anomalies row, or one shaped like it) to Slack, PagerDuty and the
+    alert webhook, those configured; record the decision about `subject` in ops.actions."""
+    if waiting := _unless_live(conn, kind, subject, mode, "nothing sent", now):
         return waiting
     channels: list[tuple[str, Callable[[], actions.Sent]]] = []
     if url := secrets.slack_webhook_url:
-        text = ("Cleared: " if resolve else "") + anomaly["explanation"]
+        text = ("Cleared: " if resolve else "") + message["explanation"]
         channels.append(("slack", lambda: actions.slack_alert(url, text)))
     if key := secrets.pagerduty_routing_key:
         pd_url = config.automation.alerts.pagerduty_events_url
         channels.append(
-            ("pagerduty", lambda: actions.pagerduty_event(key, anomaly, resolve, pd_url))
+            ("pagerduty", lambda: actions.pagerduty_event(key, message, resolve, pd_url))
         )
     if hook := config.automation.alerts.webhook_url:
-        channels.append(
-            ("webhook", lambda: actions.webhook_alert(hook, anomaly | {"resolved": resolve}))
-        )
+        body = message | {"resolved": resolve}
+        channels.append(("webhook", lambda: actions.webhook_alert(hook, body, event)))
     if not channels:
-        return _record(conn, kind, anomaly, mode, "suppressed", "no alert channel configured", now)
+        return _record(conn, kind, subject, mode, "suppressed", "no alert channel configured", now)
     results = [(name, send()) for name, send in channels]
     failed = [name for name, sent in results if not sent.ok]
     return _record(
         conn,
         kind,
-        anomaly,
+        subject,
         mode,
         "failed" if failed else "executed",
         f"failed: {', '.join(failed)}" if failed else "sent",
