@@ -87,10 +87,43 @@ WHERE history >= 5 AND (
     OR duration_s >= $outlier * baseline_p50)
 """
 
+
 # The runs and jobs to judge again: per partition (a workflow under a trigger; a job of a
 # workflow), the earliest start a change touched (unknown: the whole partition), from
 # dcicd_touched_runs / dcicd_touched_jobs. $lower is the earliest of those less the window a
 # rule looks back over: a plain bound read before any join.
+def _sparse_sql(
+    kind: str, keys: tuple[str, ...], enough: int, days: int, older: str, alias: str
+) -> tuple[str, str]:
+    """The two statements that reach further back where a partition of `dcicd_{kind}_rows`
+    has fewer than `enough` rows before its first judged one: those partitions
+    (`dcicd_sparse_{kind}s`), then each one's last `enough` rows before the `days`-day window,
+    appended to the rows. `older` reads a partition's rows (as `alias`) joined to its part
+    (as `p`)."""
+    columns = ", ".join(keys)
+    same = " AND ".join(f"o.{k} IS NOT DISTINCT FROM b.{k}" for k in keys)
+    parts = f"""
+CREATE OR REPLACE TEMP TABLE dcicd_sparse_{kind}s AS
+SELECT {columns}, any_value(since) AS since
+FROM dcicd_{kind}_rows GROUP BY ALL
+HAVING count(*) FILTER (WHERE started_at < since) < {enough}
+"""
+    rows = f"""
+INSERT INTO dcicd_{kind}_rows
+SELECT * FROM (
+    WITH older AS ({older}
+        AND {alias}.started_at < p.since - INTERVAL {days} DAY
+    ), bounds AS (
+        SELECT {columns}, list_min(max(started_at, {enough})) AS lookback
+        FROM older GROUP BY ALL
+    )
+    SELECT o.* FROM older o JOIN bounds b ON {same}
+    WHERE o.started_at >= b.lookback
+)
+"""
+    return parts, rows
+
+
 _SAME = "{a}.repo IS NOT DISTINCT FROM {b}.repo AND {a}.workflow IS NOT DISTINCT FROM {b}.workflow"
 RUN_PARTS = """
 CREATE OR REPLACE TEMP TABLE dcicd_run_parts AS
@@ -115,28 +148,13 @@ RUN_ROWS = (
 )
 # A run is judged against the 20 before it: further back than that week where the workflow
 # ran less often, for those.
-SPARSE_RUN_PARTS = """
-CREATE OR REPLACE TEMP TABLE dcicd_sparse_runs AS
-SELECT repo, workflow, trigger_event, any_value(since) AS since
-FROM dcicd_run_rows GROUP BY ALL
-HAVING count(*) FILTER (WHERE started_at < since) < 20
-"""
-SPARSE_RUN_ROWS = """
-INSERT INTO dcicd_run_rows
-SELECT * FROM (
-    WITH older AS ({older}
-        AND r.started_at < p.since - INTERVAL 7 DAY
-    ), bounds AS (
-        SELECT repo, workflow, trigger_event, list_min(max(started_at, 20)) AS lookback
-        FROM older GROUP BY ALL
-    )
-    SELECT o.* FROM older o JOIN bounds b ON {same_ob}
-        AND o.trigger_event IS NOT DISTINCT FROM b.trigger_event
-    WHERE o.started_at >= b.lookback
-)
-""".format(
+SPARSE_RUN_PARTS, SPARSE_RUN_ROWS = _sparse_sql(
+    "run",
+    ("repo", "workflow", "trigger_event"),
+    enough=20,
+    days=7,
     older=_RUN_ROWS.format(parts="dcicd_sparse_runs", same=_SAME_R),
-    same_ob=_SAME.format(a="o", b="b"),
+    alias="r",
 )
 RUNS_CHANGED_SQL = """
 WITH runs AS (
@@ -186,33 +204,17 @@ JOB_ROWS = (
 )
 # A job's last three runs reach further back where the job ran fewer than twice in those two
 # weeks: the two runs before, for those.
-SPARSE_JOB_PARTS = """
-CREATE OR REPLACE TEMP TABLE dcicd_sparse_jobs AS
-SELECT repo, workflow, job_name, trigger_event, any_value(since) AS since
-FROM dcicd_job_rows GROUP BY ALL
-HAVING count(*) FILTER (WHERE started_at < since) < 2
-"""
-SPARSE_JOB_ROWS = """
-INSERT INTO dcicd_job_rows
-SELECT * FROM (
-    WITH older AS ({older}
-        AND j.started_at < p.since - INTERVAL 15 DAY
-    ), bounds AS (
-        SELECT repo, workflow, job_name, trigger_event, list_min(max(started_at, 2)) AS lookback
-        FROM older GROUP BY ALL
-    )
-    SELECT o.* FROM older o JOIN bounds b ON {same_ob}
-        AND o.job_name IS NOT DISTINCT FROM b.job_name
-        AND o.trigger_event IS NOT DISTINCT FROM b.trigger_event
-    WHERE o.started_at >= b.lookback
-)
-""".format(
+SPARSE_JOB_PARTS, SPARSE_JOB_ROWS = _sparse_sql(
+    "job",
+    ("repo", "workflow", "job_name", "trigger_event"),
+    enough=2,
+    days=15,
     older=_JOB_ROWS.format(
         parts="dcicd_sparse_jobs",
         same=_SAME_J,
         trigger=" AND r.trigger_event IS NOT DISTINCT FROM p.trigger_event",
     ),
-    same_ob=_SAME.format(a="o", b="b"),
+    alias="j",
 )
 JOBS_CHANGED_SQL = """
 WITH jobs AS (

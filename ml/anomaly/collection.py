@@ -89,35 +89,10 @@ FROM delays
 GROUP BY source
 """
 
+# A source's silences over the 28 days to its last webhook delivery: each source's last minute
+# first (a cheap aggregate), then only those 28 days grouped by minute (since 1970, as
+# integers: cheaper than truncated times), not all history.
 QUIET_SQL = """
-WITH minutes AS (
-    -- The minutes (since 1970, as integers: cheaper than truncated times) a source's webhooks
-    -- delivered in; the gaps between them are its silences.
-    SELECT source, epoch_us(received_at) // 60000000 AS minute, max(received_at) AS last_at
-    FROM raw.events
-    WHERE NOT starts_with(delivery_id, 'import:')
-    GROUP BY source, minute
-), recent AS (
-    SELECT source, minute, last_at, max(minute) OVER (PARTITION BY source) AS last_minute
-    FROM minutes
-), silences AS (
-    -- Over the 28 days to each source's last delivery.
-    SELECT source, last_at,
-        60 * (minute - lag(minute) OVER (PARTITION BY source ORDER BY minute)) AS silence_s
-    FROM recent
-    WHERE minute > last_minute - 28 * 24 * 60
-)
-SELECT source, count(*) AS active_minutes, coalesce(max(silence_s), 0) AS longest_s,
-    max(last_at) AS last_at,
-    (SELECT max(received_at) FROM raw.events) AS as_of
-FROM silences
-GROUP BY source
-"""
-
-# QUIET_SQL as the watch runs it: each source's last minute first (a cheap aggregate), then
-# only the 28 days before it grouped by minute, not all history. The same rows (a test holds
-# the two equal).
-QUIET_WINDOW_SQL = """
 WITH webhooks AS (
     SELECT source, received_at FROM raw.events WHERE NOT starts_with(delivery_id, 'import:')
 ), latest AS (
@@ -143,7 +118,7 @@ GROUP BY source
 """
 
 # Every statement this detector runs (the lineage of ml/anomalies is read from these).
-SQL = (SHARE_SQL, LATENCY_SQL, QUIET_SQL, QUIET_WINDOW_SQL)
+SQL = (SHARE_SQL, LATENCY_SQL, QUIET_SQL)
 
 OBJECTS = {"workflow_run": "workflow runs", "pipeline": "pipelines", "incident": "incidents"}
 QUIET_MIN_ACTIVE_MINUTES = 20
@@ -212,12 +187,12 @@ def _latency(conn, t: AnomalyThresholds) -> list[dict]:
     return found
 
 
-def _quiet(conn, t: AnomalyThresholds, sql: str = QUIET_SQL) -> list[dict]:
+def _quiet(conn, t: AnomalyThresholds) -> list[dict]:
     """Sources that used to deliver and have been silent far longer than ever before."""
     if not table_exists(conn, "raw.events"):
         return []
     found = []
-    for r in fetch_dicts(conn, sql):
+    for r in fetch_dicts(conn, QUIET_SQL):
         if r["active_minutes"] < QUIET_MIN_ACTIVE_MINUTES:
             continue
         silence_s = (r["as_of"] - r["last_at"]).total_seconds()
@@ -251,4 +226,4 @@ def collection(conn, t: AnomalyThresholds) -> pl.DataFrame:
 def windowed(conn, t: AnomalyThresholds) -> pl.DataFrame:
     """The same anomalies as `collection`, each source's silences read over its last 28 days
     only (every anomaly of the kind is judged again: each reads a bounded window)."""
-    return as_frame(_share(conn, t) + _latency(conn, t) + _quiet(conn, t, QUIET_WINDOW_SQL))
+    return as_frame(_share(conn, t) + _latency(conn, t) + _quiet(conn, t))
