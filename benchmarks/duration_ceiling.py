@@ -18,7 +18,6 @@ in [p / 1.2, p / 0.8]: the densest window of log-width log(1.2) + log(1.25) in l
 from __future__ import annotations
 
 import bisect
-import math
 from collections import defaultdict
 
 import numpy as np
@@ -26,18 +25,14 @@ import polars as pl
 
 WINDOW = 20
 FINISHED = ("success", "failure", "timed_out")
-SPAN = math.log(1.2) + math.log(1.25)  # log-width of the durations one prediction covers
 
 
 def densest_duration(durations: np.ndarray) -> float:
-    """The prediction that the most durations lie within 20% of (seconds; durations > 0)."""
-    ordered = np.sort(np.maximum(durations, 1.0))
-    logs = np.log(ordered)
-    ends = np.searchsorted(logs, logs + SPAN, side="right")
-    start = int(np.argmax(ends - np.arange(len(logs))))
-    # Any p in [0.8 x the window's longest, 1.2 x its shortest] covers the whole window: take
-    # the middle, away from the edges where rounding could drop a duration.
-    return float((0.8 * ordered[ends[start] - 1] + 1.2 * ordered[start]) / 2)
+    """The prediction that the most durations lie within 20% of (seconds; durations > 0): the
+    same rule as the trailing mode the predictors use (`ml.features.densest_durations`)."""
+    from ml.features import densest_durations
+
+    return float(densest_durations(np.asarray(durations, dtype=float)[None, :])[0])
 
 
 def _within(predicted: float, actual: float) -> bool:
