@@ -367,8 +367,8 @@ def _actions_lines(status: Status, style) -> list[str]:
     for r in status.rollbacks_today[:2]:
         decision = style(r["decision"], fg="red" if r["decision"] == "executed" else "yellow")
         reason = r["reason"] or ""
-        why = f": {reason if len(reason) <= 90 else reason[:89] + '…'}" if reason else ""
-        lines.append(f"  rollback {r['service'] or ''} ({r['target'] or '-'}) {decision}{why}")
+        why = f", {reason if len(reason) <= 90 else reason[:89] + '…'}" if reason else ""
+        lines.append(f"  rollback {r['target'] or r['service'] or '-'}: {decision}{why}")
     if len(status.rollbacks_today) > 2:
         lines.append(f"  and {len(status.rollbacks_today) - 2} more rollback decisions today")
     return lines
@@ -444,10 +444,9 @@ def _cost_lines(status: Status, style) -> list[str]:
     for service, spent, budget, forecast in status.costs:
         if budget:
             heading = f"${forecast:,.0f}"
-            plain = f"${spent:,.0f} of ${budget:,.0f}, heading for {heading}"
-            styled = plain.replace(
-                heading, style(heading, fg="red" if forecast > budget else "green")
-            )
+            plain = f"${spent:,.0f} of ${budget:,.0f}, heading for "
+            styled = plain + style(heading, fg="red" if forecast > budget else "green")
+            plain += heading
         else:
             plain = styled = f"${spent:,.0f} (no budget)"
         cells.append((f"{service:16s} {plain}", f"{service:16s} {styled}"))

@@ -176,6 +176,7 @@ def dora_trend(figures: WeeklyFigures) -> str:
                     ha="right",
                     va="bottom",
                     zorder=5,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
                 )
             else:
                 ax.plot(xs, ys, lw=0.8, color="#9aa0a6", alpha=0.55, zorder=2)
