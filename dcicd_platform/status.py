@@ -11,32 +11,36 @@ Sources: each source's newest delivery in raw.events (webhook or import) and how
 was received, against `freshness.max_lag_minutes` (the freshness checks' rule, measured now):
 `stale` past it, `-` for a source that never delivered.
 
-Days are the reporting time zone's (`reporting.time_zone`, as the marts count them): the date the
-data is up to, "actions today" and the deployments' times; the header names the zone. The
+No single "data up to" date: the sources' lines say how fresh each is, from when its deliveries
+were received, so a stray event dated in the future moves nothing. The windows the screen counts
+(CI over 7 days, pull requests over 30) end on the day of the newest event the marts know, never
+after today.
+
+Days are the reporting time zone's (`reporting.time_zone`, as the marts count them): "actions
+today", the windows' days and the deployments' times; the header names the zone. The
 automation's daily rollback cap is an operational limit and counts UTC days (guardrails.py).
 
-Below it: the median pull-request cycle and its phases over the pull requests merged in the
-30 days up to the data's date (`marts.pull_request_cycle`).
+Anomalies are split by age: new, detected (their event's time) in the 24 hours before now, and
+older ones still open, each shown with its age.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from dbt_like_sql.catalog import existing_tables, fetch_dicts
+from dbt_like_sql.catalog import column_exists, existing_tables, fetch_dicts
 from dcicd_platform.checks.freshness import NEWEST_SQL, SOURCES
 from dcicd_platform.dora_summary import human_duration
 from dcicd_platform.reading import (
+    BY_SEVERITY,
     PR_PHASES,
     TIERS,
     dora_summary,
     kpi_scorecard,
-    open_anomaly_counts,
     pull_request_cycle,
     reporting_zone,
-    worst_open_anomalies,
 )
 
 TIER_POINTS = {"elite": 100, "high": 75, "medium": 50, "low": 25}
@@ -50,11 +54,21 @@ class Status:
     rework_rate: float | None = None
     kpi_met: int = 0
     kpi_measured: int = 0
+    # (deployed_at, service, environment, short sha, is_rollback, is_failed, by dcicd)
     deployments: list[tuple] = field(default_factory=list)
-    anomalies_open: dict[str, int] = field(default_factory=dict)
+    anomalies_open: dict[str, int] = field(default_factory=dict)  # by severity
+    anomalies_new: dict[str, int] = field(default_factory=dict)  # of those, the last 24 h's
+    oldest_open: datetime | None = None  # when the oldest open anomaly was detected
+    # (severity, kind, explanation, detected_at): the new first, then the older; by severity
     worst_anomalies: list[tuple] = field(default_factory=list)
+    now: datetime | None = None  # the moment the screen was read: ages are counted from it
     mode: str | None = None
-    actions_today: dict[str, int] = field(default_factory=dict)
+    actions_today: dict[str, int] = field(default_factory=dict)  # by decision
+    actions_today_by_kind: list[tuple] = field(default_factory=list)  # (kind, decision, n)
+    rollbacks_today: list[dict] = field(default_factory=list)  # every rollback decision today
+    # The organisation's CI over the 7 days to `through`: runs, success_rate, p50/p95_minutes,
+    # queue_p50/p95_s, the P50/P95 targets (marts.kpi_scorecard) and the flakiest job.
+    ci: dict | None = None
     pending_approval: int = 0
     # Per model: what serves it (ml.serving) and its live quality (ml.model_quality), as dicts.
     models: list[dict] = field(default_factory=list)
@@ -91,13 +105,15 @@ def read_status(
     the minutes each source may lag (freshness.max_lag_minutes; default: the built-in)."""
     now = now or datetime.now(UTC)
     tables = existing_tables(conn)
-    status = Status(time_zone=reporting_zone(conn))
+    status = Status(time_zone=reporting_zone(conn), now=now)
     status.sources = _sources(conn, tables, now, max_lag_minutes)
     zone = ZoneInfo(status.time_zone)
+    today = now.astimezone(zone).date()
     if "marts.dora_summary" in tables:
         for row in dora_summary(conn, 30):
             if row["service"] == "*":
-                status.as_of = row["as_of"]
+                # never after today: a future-dated event must not move the windows
+                status.as_of = min(row["as_of"], today) if row["as_of"] else None
                 status.tiers = dict(
                     zip(
                         ("frequency", "lead time", "failure", "restore"),
@@ -114,45 +130,124 @@ def read_status(
             r["status"] for r in kpi_scorecard(conn) if r["status"] not in (None, "no_data")
         ]
         status.kpi_met, status.kpi_measured = measured.count("met"), len(measured)
+    if column_exists(conn, "core.pipeline_runs", "queue_s"):  # a warehouse built by this version
+        status.ci = _ci(conn, tables, status.as_of or today, status.time_zone)
     if "marts.production_deployments" in tables:
         status.deployments = conn.execute(
-            "SELECT deployed_at, service, left(sha, 8), is_rollback, is_failed,"
+            "SELECT deployed_at, service, environment, left(sha, 8), is_rollback, is_failed,"
             " rollback_action_id IS NOT NULL FROM marts.production_deployments"
             " ORDER BY deployed_at DESC LIMIT 5"
         ).fetchall()
     if "ml.anomalies" in tables:
-        for (_kind, severity), n in open_anomaly_counts(conn).items():
-            status.anomalies_open[severity] = status.anomalies_open.get(severity, 0) + n
-        status.worst_anomalies = worst_open_anomalies(conn, 3)
+        _anomalies(conn, status, now)
     if "config.automation" in tables:
         status.mode = conn.execute("SELECT mode FROM config.automation").fetchall()[0][0]
     if "ops.actions" in tables:
+        midnight = datetime.combine(today, time(0), zone)  # today in the reporting zone
         status.actions_today = dict(
             conn.execute(
                 "SELECT decision, count(*) FROM ops.actions WHERE requested_at >= ?"
                 " GROUP BY 1 ORDER BY 2 DESC",
-                # since the start of today in the reporting zone
-                [datetime.combine(now.astimezone(zone).date(), time(0), zone)],
+                [midnight],
             ).fetchall()
+        )
+        status.actions_today_by_kind = conn.execute(
+            "SELECT kind, decision, count(*) FROM ops.actions WHERE requested_at >= ?"
+            " GROUP BY kind, decision ORDER BY kind <> 'rollback', 3 DESC, 1, 2",
+            [midnight],
+        ).fetchall()
+        status.rollbacks_today = fetch_dicts(
+            conn,
+            "SELECT service, decision, target, reason, requested_at FROM ops.actions"
+            " WHERE kind = 'rollback' AND requested_at >= ? ORDER BY requested_at DESC",
+            [midnight],
         )
         status.pending_approval = conn.execute(
             "SELECT count(*) FROM ops.actions WHERE decision = 'pending_approval'"
         ).fetchall()[0][0]
     status.models = _models(conn, tables)
     if "marts.ci_cost_daily" in tables and "config.services" in tables:
-        status.costs = conn.execute(
-            """WITH month AS (SELECT date_trunc('month', max(day))::DATE AS first,
-                    max(day) AS last FROM marts.ci_cost_daily),
-                spent AS (SELECT s.service, any_value(s.monthly_ci_budget_usd) AS budget,
-                    sum(c.cost_usd)::DOUBLE AS spent
-                FROM config.services s, unnest(s.repositories) AS r(repo), month m,
-                    marts.ci_cost_daily c
-                WHERE c.repo = r.repo AND c.day >= m.first GROUP BY s.service)
-            SELECT service, spent, budget,
-                spent / day(m.last) * day(last_day(m.last)) AS forecast
-            FROM spent, month m ORDER BY budget IS NULL, spent DESC"""
-        ).fetchall()
+        status.costs = conn.execute(COSTS_SQL, [today]).fetchall()
     return status
+
+
+# Every configured service's CI cost in the month of the newest cost day (never after today),
+# its budget, and the month's end at the pace so far; a service that spent nothing shows $0.
+COSTS_SQL = """
+WITH month AS (
+    SELECT date_trunc('month', least(max(day), $1::DATE))::DATE AS first,
+        least(max(day), $1::DATE) AS last
+    FROM marts.ci_cost_daily
+), spent AS (
+    SELECT s.service, any_value(s.monthly_ci_budget_usd) AS budget,
+        coalesce(sum(c.cost_usd), 0)::DOUBLE AS spent
+    FROM config.services s CROSS JOIN unnest(s.repositories) AS r(repo)
+    CROSS JOIN month m
+    LEFT JOIN marts.ci_cost_daily c ON c.repo = r.repo AND c.day BETWEEN m.first AND m.last
+    GROUP BY s.service
+)
+SELECT service, spent, budget, spent / day(m.last) * day(last_day(m.last)) AS forecast
+FROM spent, month m ORDER BY budget IS NULL, spent DESC, service
+"""
+
+CI_SQL = """
+SELECT count(*) AS runs,
+    count(*) FILTER (WHERE conclusion = 'success') / nullif(count(*) FILTER
+        (WHERE conclusion IN ('success', 'failure', 'timed_out')), 0) AS success_rate,
+    quantile_cont(duration_s, 0.5) FILTER (WHERE ran) / 60 AS p50_minutes,
+    quantile_cont(duration_s, 0.95) FILTER (WHERE ran) / 60 AS p95_minutes,
+    quantile_cont(queue_s, 0.5) AS queue_p50_s, quantile_cont(queue_s, 0.95) AS queue_p95_s
+FROM core.pipeline_runs
+WHERE status = 'completed' AND timezone($zone, started_at)::DATE BETWEEN $first AND $last
+"""
+
+
+def _ci(conn, tables: set[str], through: date, zone: str) -> dict | None:
+    """The organisation's CI health over the 7 days to `through` (days of the reporting zone,
+    as dcicd_local_day counts them; the runs as ci_weekly counts them), with the
+    organisation's duration targets and the flakiest job."""
+    found = fetch_dicts(
+        conn, CI_SQL, {"zone": zone, "first": through - timedelta(days=6), "last": through}
+    )
+    if not found or not found[0]["runs"]:
+        return None
+    ci = found[0] | {"through": through, "flakiest": None}
+    if "marts.kpi_scorecard" in tables:
+        targets = {r["kpi"]: r["target"] for r in kpi_scorecard(conn) if r["scope"] == "*"}
+        ci["p50_target"] = targets.get("ci_duration_p50_minutes")
+        ci["p95_target"] = targets.get("ci_duration_p95_minutes")
+    if "marts.flaky_jobs" in tables:
+        flaky = fetch_dicts(
+            conn,
+            "SELECT repo, job_name, executions, flakes, flake_rate FROM marts.flaky_jobs"
+            " WHERE flakes > 0 ORDER BY flake_rate DESC, flakes DESC LIMIT 1",
+        )
+        ci["flakiest"] = flaky[0] if flaky else None
+    return ci
+
+
+def _anomalies(conn, status: Status, now: datetime) -> None:
+    """Open anomalies by severity, those of the last 24 hours apart (a future-dated one is
+    new), the oldest's date, and the three most in need of a look: new before old, then
+    critical, warning, info, the latest first."""
+    since = now - timedelta(hours=24)
+    for severity, new, n in conn.execute(
+        "SELECT severity, detected_at >= ?, count(*) FROM ml.anomalies"
+        " WHERE cleared_at IS NULL GROUP BY ALL",
+        [since],
+    ).fetchall():
+        status.anomalies_open[severity] = status.anomalies_open.get(severity, 0) + n
+        if new:
+            status.anomalies_new[severity] = n
+    status.oldest_open = conn.execute(
+        "SELECT min(detected_at) FROM ml.anomalies WHERE cleared_at IS NULL"
+    ).fetchone()[0]
+    status.worst_anomalies = conn.execute(
+        "SELECT severity, kind, explanation, detected_at FROM ml.anomalies"
+        f" WHERE cleared_at IS NULL ORDER BY detected_at < ?, {BY_SEVERITY}, detected_at DESC"
+        " LIMIT 3",
+        [since],
+    ).fetchall()
 
 
 def _sources(
@@ -249,6 +344,123 @@ def _pull_request_lines(status: Status, style) -> list[str]:
     ]
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _severities(counts: dict[str, int]) -> str:
+    return ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "warning", "info"))
+
+
+def _actions_lines(status: Status, style) -> list[str]:
+    """The mode, today's decisions by action, then each rollback decided today with its
+    target: a rollback, even one held back, is what an operator must not miss."""
+    acted = " · ".join(
+        f"{kind} {n} {decision}" for kind, decision, n in status.actions_today_by_kind
+    )
+    if not acted:  # a warehouse read before the kinds were: the decisions alone
+        acted = ", ".join(f"{n} {d}" for d, n in status.actions_today.items())
+    lines = [
+        style(f"Automation: mode {status.mode or '-'}", bold=True)
+        + f"   actions today: {acted or 'none'}   pending approval: {status.pending_approval}"
+    ]
+    for r in status.rollbacks_today[:2]:
+        decision = style(r["decision"], fg="red" if r["decision"] == "executed" else "yellow")
+        reason = r["reason"] or ""
+        why = f", {reason if len(reason) <= 90 else reason[:89] + '…'}" if reason else ""
+        lines.append(f"  rollback {r['target'] or r['service'] or '-'}: {decision}{why}")
+    if len(status.rollbacks_today) > 2:
+        lines.append(f"  and {len(status.rollbacks_today) - 2} more rollback decisions today")
+    return lines
+
+
+def _wait(seconds: float) -> str:
+    """A queueing time: '4 s' under a minute, else as human_duration says it."""
+    return f"{seconds:.0f} s" if seconds < 60 else human_duration(seconds)
+
+
+def _minutes(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} min"
+
+
+def _ci_lines(status: Status, style) -> list[str]:
+    """The organisation's CI over 7 days: success, duration against its targets, queueing,
+    and the flakiest job."""
+    ci = status.ci
+    if not ci:
+        return [style("CI", bold=True), "  no completed run yet"]
+    success = "-" if ci["success_rate"] is None else f"{ci['success_rate']:.1%}"
+    durations = []
+    for q in ("p50", "p95"):
+        shown, target = _minutes(ci[f"{q}_minutes"]), ci.get(f"{q}_target")
+        if target is not None and ci[f"{q}_minutes"] is not None:
+            over = ci[f"{q}_minutes"] > target
+            shown = style(shown, fg="red" if over else "green") + f" (target {target:g})"
+        durations.append(f"{q.upper()} {shown}")
+    queue = ", ".join(
+        f"{q.upper()} {_wait(ci[f'queue_{q}_s'])}"
+        for q in ("p50", "p95")
+        if ci[f"queue_{q}_s"] is not None
+    )
+    lines = [
+        style(f"CI, the 7 days to {ci['through']}", bold=True)
+        + f"   {ci['runs']:,} runs, {success} succeeded",
+        f"  duration {', '.join(durations)} · queued {queue or '-'}",
+    ]
+    if f := ci.get("flakiest"):
+        lines.append(
+            f"  flakiest job: {f['repo']} / {f['job_name']}, {f['flake_rate']:.1%}"
+            f" ({f['flakes']} of {f['executions']} failed then passed)"
+        )
+    return lines
+
+
+def _anomaly_lines(status: Status, style) -> list[str]:
+    """Open anomalies, the last 24 hours' apart from the older ones, each shown with its age."""
+    counts, new = status.anomalies_open, status.anomalies_new
+    older = {s: counts.get(s, 0) - new.get(s, 0) for s in counts}
+    now = status.now or datetime.now(UTC)
+    oldest = (
+        f", the oldest {_ago((now - status.oldest_open).total_seconds() / 60)} old"
+        if status.oldest_open and sum(older.values())
+        else ""
+    )
+    lines = [
+        style(f"Anomalies open: {sum(counts.values())}", bold=True)
+        + f"   new in the last 24 h: {sum(new.values())} ({_severities(new)})",
+        f"  older, still open: {sum(older.values())} ({_severities(older)}){oldest}",
+    ]
+    for severity, kind, explanation, detected_at in status.worst_anomalies:
+        age = _ago(max((now - detected_at).total_seconds() / 60, 0)) + " ago"
+        text = explanation if len(explanation) <= 80 else explanation[:79] + "…"
+        label = style(f"{severity:8s}", fg="red" if severity == "critical" else "yellow")
+        lines.append(f"  {label} {age:>10s}  {kind}: {text}")
+    return lines
+
+
+def _cost_lines(status: Status, style) -> list[str]:
+    """Every service's CI cost this month, two to a line; a budgeted one with where it heads."""
+    cells = []
+    for service, spent, budget, forecast in status.costs:
+        if budget:
+            heading = f"${forecast:,.0f}"
+            plain = f"${spent:,.0f} of ${budget:,.0f}, heading for "
+            styled = plain + style(heading, fg="red" if forecast > budget else "green")
+            plain += heading
+        else:
+            plain = styled = f"${spent:,.0f} (no budget)"
+        cells.append((f"{service:16s} {plain}", f"{service:16s} {styled}"))
+    width = max((len(plain) for plain, _ in cells), default=0) + 3
+    lines = []
+    for i in range(0, len(cells), 2):
+        pair = cells[i : i + 2]
+        line = "  " + pair[0][1]
+        if len(pair) == 2:
+            line += " " * (width - len(pair[0][0])) + pair[1][1]
+        lines.append(line)
+    return lines or ["  no cost yet"]
+
+
 def render_status(status: Status, style=lambda text, **_: text) -> str:
     """The screen as text; `style` (click.style) colours it on a terminal."""
     lines = []
@@ -256,7 +468,7 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
     health = "-" if status.health is None else f"{status.health}/100"
     lines.append(
         style(f"Health {health} ({status.verdict})", fg=colour, bold=True)
-        + f"   data up to {status.as_of or '-'}   ({status.time_zone} time)"
+        + f"   times in {status.time_zone}"
     )
     tiers = " · ".join(f"{k} {v or '-'}" for k, v in status.tiers.items())
     if status.tiers:
@@ -269,35 +481,25 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
     if status.sources:
         lines.append(_sources_line(status, style))
     lines.append("")
-    acted = ", ".join(f"{n} {d}" for d, n in status.actions_today.items()) or "none"
-    mode = status.mode or "-"
-    lines.append(
-        style(f"Automation: mode {mode}", bold=True)
-        + f"   actions today: {acted}   pending approval: {status.pending_approval}"
-    )
+    lines += _actions_lines(status, style)
     lines.append("")
     lines.append(style("Recent production deployments", bold=True))
     zone = ZoneInfo(status.time_zone)
-    for at, service, sha, is_rollback, failed, by_us in status.deployments:
+    for at, service, environment, sha, is_rollback, failed, by_us in status.deployments:
         state = _deployment_state(is_rollback, failed, by_us)
         mark = style(state, fg="red" if state in ("failed", "rolled back by dcicd") else None)
-        lines.append(f"  {at.astimezone(zone):%Y-%m-%d %H:%M}  {service:18s} {sha}  {mark}")
+        lines.append(
+            f"  {at.astimezone(zone):%Y-%m-%d %H:%M}  {service:16s} {environment or '-':11s}"
+            f" {sha}  {mark}"
+        )
     if not status.deployments:
         lines.append("  none yet")
     lines.append("")
+    lines += _ci_lines(status, style)
+    lines.append("")
     lines += _pull_request_lines(status, style)
     lines.append("")
-    counts = status.anomalies_open
-    lines.append(
-        style(f"Anomalies open: {sum(counts.values())}", bold=True)
-        + f"   ({counts.get('critical', 0)} critical, {counts.get('warning', 0)} warning,"
-        f" {counts.get('info', 0)} info)"
-    )
-    for severity, kind, explanation in status.worst_anomalies:
-        text = explanation if len(explanation) <= 96 else explanation[:95] + "…"
-        lines.append(
-            f"  {style(severity, fg='red' if severity == 'critical' else 'yellow')} {kind}: {text}"
-        )
+    lines += _anomaly_lines(status, style)
     lines.append("")
     lines.append(style("Build predictors (serving, and live on unseen runs)", bold=True))
     for m in status.models:
@@ -306,17 +508,7 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
         lines.append("  no champion yet: nothing predicted (training registers one)")
     lines.append("")
     lines.append(style("CI cost this month", bold=True))
-    for service, spent, budget, forecast in status.costs[:6]:
-        if budget:
-            over = forecast > budget
-            lines.append(
-                f"  {service:18s} ${spent:,.0f} of ${budget:,.0f}, heading for"
-                f" {style(f'${forecast:,.0f}', fg='red' if over else 'green')}"
-            )
-        else:
-            lines.append(f"  {service:18s} ${spent:,.0f} (no budget)")
-    if not status.costs:
-        lines.append("  no cost yet")
+    lines += _cost_lines(status, style)
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """The weekly review report: the asset writes one self-contained file per ISO week, with its
 summary in the asset's metadata; headless Chromium renders it without a console error."""
 
+import html as html_text
 import re
 import shutil
 import subprocess
@@ -52,11 +53,24 @@ def report(tmp_path_factory):
         "settings": SettingsResource(config_file=str(config)),
     }
     assert dg.materialize([anomalies], resources=resources).success
-    with duckdb.connect(str(warehouse)) as conn:  # a decision of the shadow mode to report
-        (key,) = conn.execute(
+    with duckdb.connect(str(warehouse)) as conn:  # decisions of the shadow mode to report
+        platform = parse_config(demo_config_yaml())
+        (key,) = conn.execute(  # the latest anomaly: after the reported week
             "SELECT anomaly_key FROM ml.anomalies ORDER BY detected_at DESC LIMIT 1"
         ).fetchone()
-        responders.respond_alert(conn, key, parse_config(demo_config_yaml()))
+        responders.respond_alert(conn, key, platform)
+        in_week = "detected_at BETWEEN '2026-05-25' AND '2026-05-31 23:59:59'"
+        for (key,) in conn.execute(  # the week's alerts, and its bad deployment's rollback
+            f"SELECT anomaly_key FROM ml.anomalies WHERE {in_week} AND kind <> 'deployment_health'"
+            " ORDER BY detected_at LIMIT 3"
+        ).fetchall():
+            responders.respond_alert(conn, key, platform)
+        (key,) = conn.execute(
+            f"SELECT anomaly_key FROM ml.anomalies WHERE {in_week}"
+            " AND kind = 'deployment_health' AND severity = 'critical'"
+            " ORDER BY detected_at LIMIT 1"
+        ).fetchone()
+        responders.respond_rollback(conn, key, platform)
     result = dg.materialize([weekly_review], resources=resources)
     assert result.success
     (event,) = result.asset_materializations_for_node("reports__weekly_review")
@@ -230,3 +244,133 @@ def test_the_cycle_chart_stacks_each_services_median_phases():
     assert "<!-- days: the median of each phase" in pull_request_cycle(figures)
     figures.pr_cycle = []
     assert "No pull request was merged" in pull_request_cycle(figures)
+
+
+def _decision_rows(html: str) -> list[list[str]]:
+    """The cells of the decisions table, row by row, tags stripped."""
+    table = html[html.index('<table class="decisions">') :]
+    table = table[: table.index("</table>")]
+    return [
+        [
+            html_text.unescape(re.sub(r"<[^>]+>", "", cell))
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)
+        ]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1:]
+    ]
+
+
+def test_the_decisions_are_the_weeks_rollbacks_first_each_with_its_target(report):
+    """The rollback decided on the week's bad deployment leads, with where it rolls back to;
+    the alerts on the week's anomalies follow, dated when their anomaly was; the alert on an
+    anomaly after the week is not the week's, though every decision was taken later."""
+    home, _ = report
+    html = (home / "reports" / "weekly-2026-W22.html").read_text()
+    rows = _decision_rows(html)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        decided = conn.execute("SELECT kind, count(*) FROM ops.actions GROUP BY 1").fetchall()
+    assert dict(decided)["rollback"] == 1 and dict(decided)["alert"] >= 2
+    kinds = [r[1] for r in rows]
+    assert kinds[0] == "rollback" and set(kinds[1:]) == {"alert"}
+    assert len(rows) == sum(n for _, n in decided) - 1  # all but the alert after the week
+    when, _, service, target, decision, why, _ = rows[0]
+    assert service and " production -> " in target and decision and why
+    for row in rows:
+        assert row[0].split()[2] == "May" and 25 <= int(row[0].split()[1]) <= 31, row
+        assert row[3] not in ("", "-")  # each names what it is about
+
+
+def test_missed_kpis_read_as_names_with_their_figures(report):
+    home, _ = report
+    html = (home / "reports" / "weekly-2026-W22.html").read_text()
+    table = html[html.index('<table class="missed-kpis">') :]
+    table = table[: table.index("</table>")]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        missed = conn.execute(
+            "SELECT DISTINCT kpi FROM marts.kpi_scorecard WHERE status = 'missed'"
+        ).fetchall()
+    assert missed
+    from dcicd_platform.report.render import kpi_name
+
+    for (kpi,) in missed:
+        assert kpi not in html  # never the raw key
+        assert f"<td>{kpi_name(kpi)}</td>" in table
+    assert "(*)" not in html and "_minutes" not in html
+
+
+def test_a_change_that_rounds_to_nothing_is_neutral_and_the_cost_row_shows_the_budget():
+    from dcicd_platform.report.figures import WeeklyFigures
+    from dcicd_platform.report.render import week_over_week_rows
+
+    def row(kpi, this, last, better, target=None):
+        return {
+            "kpi": kpi,
+            "label": kpi,
+            "this_week": this,
+            "last_week": last,
+            "change": this - last,
+            "better": better,
+            "target": target,
+        }
+
+    figures = WeeklyFigures(date(2026, 5, 25), date(2026, 6, 3))
+    figures.week_over_week = [
+        row("lead_time_hours", 3.31, 3.29, False, 24.0),  # +0.02 h: shown +0.0
+        row("lead_time_hours", 3.0, 3.3, True, 24.0),
+        row("change_failure_rate", 0.1002, 0.1, False, 0.1),
+        row("ci_cost_usd", 66.12, 48.69, False),
+    ]
+    figures.budgets = [{"service": "mobile", "repo": "acme/mobile", "budget_usd": 400.0}]
+    nothing, less, rate, cost = week_over_week_rows(figures)
+    assert (nothing["change"], nothing["css"]) == ("no change", "")
+    assert (less["change"], less["css"]) == ("-0.3", "better")
+    assert (rate["change"], rate["css"]) == ("no change", "")
+    assert (cost["change"], cost["css"], cost["target"]) == (
+        "+17.43",
+        "worse",
+        "$400 a month (mobile)",
+    )
+    figures.budgets = []
+    assert week_over_week_rows(figures)[3]["target"] == "no budget set"
+
+
+def test_the_dora_chart_highlights_the_organisation_on_duration_axes():
+    """Services are faint behind the organisation's line, the week's worst service named;
+    durations read in minutes, hours and days, never in powers of ten."""
+    from datetime import timedelta
+
+    from dcicd_platform.report.charts import dora_trend, duration_label, duration_ticks
+    from dcicd_platform.report.figures import WeeklyFigures
+
+    week = date(2026, 5, 25)
+    figures = WeeklyFigures(week, date(2026, 6, 3))
+    for service, lead_hours, restore_minutes in (("api", 2, 20), ("web", 30, 200), ("*", 5, 40)):
+        for back in range(3):
+            figures.dora_weekly.append(
+                {
+                    "service": service,
+                    "week_start": week - timedelta(weeks=back),
+                    "deployments": 5,
+                    "deploy_days": 3 if service == "web" else 5,
+                    "lead_time_median_s": lead_hours * 3600 * (1 + back / 10),
+                    "change_failure_rate": 0.2 if service == "api" else 0.05,
+                    "restore_median_s": restore_minutes * 60,
+                    "rework_rate": None,
+                }
+            )
+    svg = dora_trend(figures)  # matplotlib keeps each text as a comment
+    assert "mathdefault" not in svg and "10^" not in svg
+    for tick in ("<!-- 4 h -->", "<!-- 1 d -->", "<!-- 15 min -->", "<!-- 1 h -->"):
+        assert tick in svg, tick
+    for label in ("the organisation", "each service", "the worst service in the reported week"):
+        assert f"<!-- {label} -->" in svg
+    # web is worst on deploy days, lead time and restore; api on change failure
+    assert svg.count("<!-- web -->") == 3 and svg.count("<!-- api -->") == 1
+    assert [duration_label(h) for h in (0.25, 4, 24, 72, 168, 720)] == [
+        "15 min",
+        "4 h",
+        "1 d",
+        "3 d",
+        "1 w",
+        "30 d",
+    ]
+    assert duration_ticks(0.5, 50) == [1, 4, 24]

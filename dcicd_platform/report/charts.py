@@ -15,14 +15,17 @@ from dcicd_platform.report.figures import WeeklyFigures
 
 PHASE_COLOURS = {"coding": "#4c78a8", "pickup": "#f58518", "review": "#e45756", "deploy": "#54a24b"}
 TIER_COLOURS = {"elite": "#d9f2d9", "high": "#eaf5c8", "medium": "#fdf1c7", "low": "#f9d9d4"}
+ORGANISATION_COLOUR = "#1f4e9c"
+WORST_COLOUR = "#e8710a"
 # (metric, its name among the tier bands, title, unit scale, log axis, the axis's floor and
-# ceiling in the chart's unit: where the outermost bands stop)
+# ceiling in the chart's unit: where the outermost bands stop). A log axis is in hours, its
+# ticks labelled as durations (minutes, hours, days, weeks).
 DORA_PANELS = [
     ("deploy_days", "deploy_days_per_week", "Deploy days per week", 1, False, (0, 7)),
     (
         "lead_time_median_s",
         "lead_time_median_s",
-        "Lead time, median (hours)",
+        "Lead time, median",
         1 / 3600,
         True,
         (0.01, 10_000),
@@ -31,12 +34,50 @@ DORA_PANELS = [
     (
         "restore_median_s",
         "restore_median_s",
-        "Time to restore, median (hours)",
+        "Time to restore, median",
         1 / 3600,
         True,
         (0.01, 10_000),
     ),
 ]
+# The ticks a duration axis may carry, in hours.
+DURATION_TICKS = [1 / 60, 5 / 60, 15 / 60, 1, 4, 24, 72, 168, 720, 2160]
+
+
+def duration_label(hours: float) -> str:
+    """An axis tick in the unit people use for it: '15 min', '4 h', '2 d', '1 w'."""
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    if hours < 24:
+        return f"{hours:g} h"
+    if hours < 168 or hours % 168:
+        return f"{hours / 24:g} d"
+    return f"{hours / 168:g} w"
+
+
+def duration_ticks(bottom: float, top: float) -> list[float]:
+    """The duration ticks within bottom..top (hours), at most six, spread over the range."""
+    ticks = [t for t in DURATION_TICKS if bottom <= t <= top]
+    while len(ticks) > 6:
+        ticks = ticks[::2]
+    return ticks
+
+
+def worst_service(
+    by_service: dict[str, list[dict]], metric: str, week_start, higher_is_better: bool
+) -> str | None:
+    """The service with the worst value of the metric in the reported week, if any has one."""
+    found = {
+        service: row[metric]
+        for service, rows in by_service.items()
+        if service != "*"
+        for row in rows
+        if row["week_start"] == week_start and row[metric] is not None
+    }
+    if not found:
+        return None
+    pick = min if higher_is_better else max
+    return pick(found, key=lambda s: (found[s], s))
 
 
 def dora_bands(
@@ -103,29 +144,55 @@ def _nothing(text: str) -> str:
 
 
 def dora_trend(figures: WeeklyFigures) -> str:
-    """The four keys per service, week by week, over DORA's tier bands."""
+    """The four keys week by week over DORA's tier bands: the organisation as one strong line,
+    each service as a faint grey one behind it, the reported week's worst service named."""
     plt = _pyplot()
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.4))
     by_service: dict[str, list[dict]] = defaultdict(list)
     for row in figures.dora_weekly:
         by_service[row["service"]].append(row)
-    colours = plt.get_cmap("tab10")
     for ax, (metric, banded, title, scale, log, (floor, ceiling)) in zip(
         axes.flat, DORA_PANELS, strict=True
     ):
         ax.set_title(title, loc="left")
+        worst = worst_service(by_service, metric, figures.week_start, metric == "deploy_days")
         values = []
-        for i, service in enumerate(sorted(s for s in by_service if s != "*")):
+        for service in sorted(s for s in by_service if s != "*"):
             rows = [r for r in by_service[service] if r[metric] is not None]
             xs = [r["week_start"] for r in rows]
             ys = [r[metric] * scale for r in rows]
             values += ys
-            ax.plot(xs, ys, marker=".", lw=1, color=colours(i % 10), alpha=0.8, label=service)
+            if service == worst:
+                ax.plot(xs, ys, lw=1.4, color=WORST_COLOUR, zorder=3, marker=".")
+                ax.annotate(  # above its last point, clear of the tier names on the right
+                    service,
+                    (xs[-1], ys[-1]),
+                    xytext=(-3, 5),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color=WORST_COLOUR,
+                    ha="right",
+                    va="bottom",
+                    zorder=5,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                )
+            else:
+                ax.plot(xs, ys, lw=0.8, color="#9aa0a6", alpha=0.55, zorder=2)
         org = [r for r in by_service.get("*", []) if r[metric] is not None]
         if org:
             ys = [r[metric] * scale for r in org]
             values += ys
-            ax.plot([r["week_start"] for r in org], ys, color="black", lw=2.4, label="all")
+            ax.plot(
+                [r["week_start"] for r in org],
+                ys,
+                color=ORGANISATION_COLOUR,
+                lw=2.6,
+                marker="o",
+                ms=3,
+                zorder=4,
+            )
         if not values:
             _empty(ax, "no data in these weeks")
             continue
@@ -149,11 +216,21 @@ def dora_trend(figures: WeeklyFigures) -> str:
                 va="center",
             )
         ax.set_ylim(bottom if log else 0, top)
+        if log:  # durations, not powers of ten
+            ticks = duration_ticks(bottom, top)
+            ax.yaxis.set_major_locator(FixedLocator(ticks))
+            ax.set_yticklabels([duration_label(t) for t in ticks])
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 9), frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    handles = [
+        plt.Line2D([], [], color=ORGANISATION_COLOUR, lw=2.6, marker="o", ms=3),
+        plt.Line2D([], [], color="#9aa0a6", lw=0.8),
+        plt.Line2D([], [], color=WORST_COLOUR, lw=1.4, marker="."),
+    ]
+    labels = ["the organisation", "each service", "the worst service in the reported week"]
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _svg(fig)
 
 

@@ -61,6 +61,8 @@ class WeeklyFigures:
     week_over_week: list[dict] = field(default_factory=list)
     dora_tiers: list[dict] = field(default_factory=list)
     pr_cycle: list[dict] = field(default_factory=list)  # the week's merged pull requests
+    # Per source (CONTRACTS.md section 2): its newest delivery (received_at), None if never.
+    sources: list[dict] = field(default_factory=list)
 
     @property
     def week(self) -> str:
@@ -71,12 +73,22 @@ class WeeklyFigures:
         return self.week_start + timedelta(days=6)
 
 
-def as_of_date(conn) -> date | None:
-    """The date of the latest event the marts know, or None before the first refresh."""
+def as_of_date(conn, today: date | None = None) -> date | None:
+    """The date of the latest event the marts know, never after today in the reporting time
+    zone (a stray event dated in the future must not make the review jump to a week to come);
+    None before the first refresh."""
     if "marts.dora_summary" not in existing_tables(conn):
         return None
     rows = conn.execute("SELECT max(as_of) FROM marts.dora_summary").fetchall()
-    return rows[0][0] if rows else None
+    found = rows[0][0] if rows else None
+    if found is None:
+        return None
+    if today is None:
+        from datetime import UTC, datetime
+        from zoneinfo import ZoneInfo
+
+        today = datetime.now(UTC).astimezone(ZoneInfo(reporting_zone(conn))).date()
+    return min(found, today)
 
 
 # The KPIs of the scorecard over one week, the same definitions as marts.kpi_scorecard (the CI
@@ -170,6 +182,44 @@ def model_weekly(conn, first: date, end: date, zone: str = "UTC") -> list[dict]:
     return fetch_dicts(conn, sql, {"zone": zone, "first": first, "last": end})
 
 
+# The decisions on the week's events: one on an anomaly detected in the week (its event's time,
+# in the reporting zone), or on a run that ended in it (a re-run), is the week's even when the
+# automation decided later; any other decision belongs to the week it was requested in.
+# Rollbacks first, then alerts, then the rest; the latest first within each.
+WEEK_ACTIONS_SQL = """
+WITH decided AS (
+    SELECT a.kind, a.service, a.mode, a.decision, a.reason, a.target, a.requested_at,
+        coalesce({detected}, {ran}) AS detected_at, {explanation} AS explanation
+    FROM ops.actions a {joins}
+)
+SELECT * FROM decided
+WHERE dcicd_local_day(coalesce(detected_at, requested_at), $zone) BETWEEN $first AND $last
+ORDER BY CASE kind WHEN 'rollback' THEN 0 WHEN 'alert' THEN 1 ELSE 2 END, kind,
+    coalesce(detected_at, requested_at) DESC, requested_at DESC
+"""
+
+
+def week_actions(conn, first: date, last: date, zone: str, tables: set[str]) -> list[dict]:
+    """The automation's decisions on the week first..last (days of the reporting zone), each
+    with the time of what it answered (detected_at: the anomaly's, or the re-run run's end;
+    None when neither is known) and the anomaly's explanation."""
+    anomalies, runs = "ml.anomalies" in tables, "core.pipeline_runs" in tables
+    joins = []
+    if anomalies:
+        joins.append("LEFT JOIN ml.anomalies n ON n.anomaly_key = a.anomaly_key")
+    if runs:
+        joins.append(
+            "LEFT JOIN core.pipeline_runs r ON a.kind = 'rerun' AND r.run_key = a.entity_key"
+        )
+    sql = WEEK_ACTIONS_SQL.format(
+        detected="n.detected_at" if anomalies else "NULL::TIMESTAMPTZ",
+        ran="coalesce(r.finished_at, r.started_at)" if runs else "NULL::TIMESTAMPTZ",
+        explanation="n.explanation" if anomalies else "NULL::VARCHAR",
+        joins=" ".join(joins),
+    )
+    return fetch_dicts(conn, sql, {"zone": zone, "first": first, "last": last})
+
+
 def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
     """Every figure of the report for the ISO week starting week_start."""
     first = week_start - timedelta(weeks=TREND_WEEKS - 1)
@@ -222,11 +272,12 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
             [zone, week_start, end],
         )
     if "ops.actions" in tables:
-        figures.actions = fetch_dicts(
-            conn,
-            "SELECT kind, service, mode, decision, reason, target, requested_at"
-            " FROM ops.actions ORDER BY requested_at DESC LIMIT 50",
-        )
+        figures.actions = week_actions(conn, week_start, end, zone, tables)
+    if "raw.events" in tables:
+        from dcicd_platform.checks.freshness import NEWEST_SQL, SOURCES
+
+        newest = dict(conn.execute(NEWEST_SQL).fetchall())
+        figures.sources = [{"source": s, "newest": newest.get(s)} for s in SOURCES]
     if "ml.build_predictions" in tables:
         figures.model_weekly = model_weekly(conn, first, end, zone)
     if "ml.serving" in tables:

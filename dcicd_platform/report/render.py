@@ -11,6 +11,19 @@ from dcicd_platform.report.figures import WeeklyFigures
 
 TEMPLATES = Path(__file__).parent / "templates"
 PERCENT = {"change_failure_rate", "rework_rate"}
+DOLLARS = {"ci_cost_usd", "cost_per_deployment_usd"}
+# What the scorecard's KPI keys (marts.kpi_scorecard) read as, and the unit after a number.
+KPI_NAMES = {
+    "deployments_per_day": ("Deployments per day", ""),
+    "lead_time_hours": ("Lead time, median", " h"),
+    "change_failure_rate": ("Change failure rate", ""),
+    "time_to_restore_minutes": ("Time to restore, median", " min"),
+    "rework_rate": ("Rework rate", ""),
+    "ci_duration_p50_minutes": ("CI duration P50", " min"),
+    "ci_duration_p95_minutes": ("CI duration P95", " min"),
+    "ci_cost_usd": ("CI cost", ""),
+    "cost_per_deployment_usd": ("CI cost per deployment", ""),
+}
 
 
 def _value(kpi: str, value: float | None) -> str:
@@ -18,37 +31,103 @@ def _value(kpi: str, value: float | None) -> str:
         return "-"
     if kpi in PERCENT:
         return f"{100 * value:.1f}%"
-    if kpi == "ci_cost_usd":
+    if kpi in DOLLARS:
         return f"${value:,.2f}"
     return f"{value:,.1f}"
 
 
 def _change(kpi: str, row: dict) -> str:
+    """The change as shown; one that rounds to nothing reads "no change", without a sign."""
     if row["change"] is None:
         return "-"
     if kpi in PERCENT:
-        return f"{100 * row['change']:+.1f} pts"
-    if kpi == "ci_cost_usd":
-        return f"{row['change']:+,.2f}"
-    return f"{row['change']:+,.1f}"
+        shown = f"{100 * row['change']:+.1f} pts"
+    elif kpi in DOLLARS:
+        shown = f"{row['change']:+,.2f}"
+    else:
+        shown = f"{row['change']:+,.1f}"
+    return "no change" if _is_zero(shown) else shown
 
 
-def _css(row: dict) -> str:
+def _is_zero(shown: str) -> bool:
+    return not any(c in "123456789" for c in shown)
+
+
+def _css(kpi: str, row: dict) -> str:
+    """Green or red for a change the reader can see; neutral for one that rounds to zero."""
+    if row["change"] is None or _change(kpi, row) == "no change":
+        return ""
     return {True: "better", False: "worse"}.get(row["better"], "")
 
 
+def cost_budget(figures: WeeklyFigures) -> str:
+    """The CI cost row's target: the monthly budgets the configuration sets
+    (services.*.monthly_ci_budget_usd), the services named when few."""
+    budgets: dict[str, float] = {}
+    for b in figures.budgets:
+        budgets[b["service"]] = b["budget_usd"]
+    if not budgets:
+        return "no budget set"
+    names = ", ".join(sorted(budgets)) if len(budgets) <= 2 else f"{len(budgets)} services"
+    return f"${sum(budgets.values()):,.0f} a month ({names})"
+
+
 def week_over_week_rows(figures: WeeklyFigures) -> list[dict]:
-    return [
-        {
-            "label": r["label"],
-            "this_week": _value(r["kpi"], r["this_week"]),
-            "last_week": _value(r["kpi"], r["last_week"]),
-            "change": _change(r["kpi"], r),
-            "css": _css(r),
-            "target": _value(r["kpi"], r["target"]),
-        }
-        for r in figures.week_over_week
-    ]
+    rows = []
+    for r in figures.week_over_week:
+        target = _value(r["kpi"], r["target"])
+        if r["kpi"] == "ci_cost_usd" and r["target"] is None:
+            target = cost_budget(figures)
+        rows.append(
+            {
+                "label": r["label"],
+                "this_week": _value(r["kpi"], r["this_week"]),
+                "last_week": _value(r["kpi"], r["last_week"]),
+                "change": _change(r["kpi"], r),
+                "css": _css(r["kpi"], r),
+                "target": target,
+            }
+        )
+    return rows
+
+
+def kpi_name(kpi: str) -> str:
+    """A scorecard key as people read it: 'ci_duration_p95_minutes' -> 'CI duration P95'."""
+    return KPI_NAMES.get(kpi, (kpi.replace("_", " ").capitalize(), ""))[0]
+
+
+def _measure(kpi: str, value: float | None) -> str:
+    """A scorecard figure with its unit: '30.8 min', '11.4%', '$0.33'."""
+    shown = _value(kpi, value)
+    return shown if value is None else shown + KPI_NAMES.get(kpi, ("", ""))[1]
+
+
+def missed_kpis(figures: WeeklyFigures) -> list[dict]:
+    """The 30-day scorecard's missed KPIs, one row per KPI in the scorecard's order: its
+    target and who missed it with what, the organisation first."""
+    by_kpi: dict[str, list[dict]] = {}
+    for r in figures.scorecard:
+        if r["status"] == "missed":
+            by_kpi.setdefault(r["kpi"], []).append(r)
+    rows = []
+    for kpi, missed in by_kpi.items():
+        missed.sort(key=lambda r: (r["scope"] != "*", r["scope"]))
+        rows.append(
+            {
+                "name": kpi_name(kpi),
+                "target": ("at least " if missed[0]["goal"] == "at_least" else "")
+                + _measure(kpi, missed[0]["target"]),
+                "by": [
+                    (
+                        "the organisation" if r["scope"] == "*" else r["scope"],
+                        _measure(kpi, r["actual"]),
+                    )
+                    for r in missed
+                ],
+            }
+        )
+    rows.sort(key=lambda r: r["by"][0][0] != "the organisation")  # the organisation's first
+    return rows
 
 
 def scorecard_counts(figures: WeeklyFigures) -> dict[str, int]:
@@ -102,13 +181,11 @@ def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> 
             {
                 "label": raw["label"],
                 "value": shown["this_week"],
-                "change": f"{shown['change']} on last week" if raw["change"] is not None else "",
+                "change": _tile_change(shown["change"]) if raw["change"] is not None else "",
                 "css": shown["css"],
             }
         )
-    missed = [f"{r['kpi']} ({r['scope']})" for r in figures.scorecard if r["status"] == "missed"][
-        :12
-    ]
+    missed = missed_kpis(figures)
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"])
     )
@@ -125,12 +202,25 @@ def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> 
         serving=serving_lines(figures),
         mode=mode,
         actions=[
-            a | {"when": a["requested_at"].astimezone(zone) if a["requested_at"] else None}
+            a
+            | {
+                "when": _local(a["detected_at"] or a["requested_at"], zone),
+                "decided": _local(a["requested_at"], zone),
+            }
             for a in figures.actions
         ],
+        sources=[s | {"newest": _local(s["newest"], zone)} for s in figures.sources if s["newest"]],
         written=datetime.now(UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
         + f" {figures.time_zone}",
     )
+
+
+def _tile_change(change: str) -> str:
+    return "no change from last week" if change == "no change" else f"{change} on last week"
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return moment.astimezone(zone) if moment else None
 
 
 def summary_markdown(figures: WeeklyFigures, path: Path) -> str:
