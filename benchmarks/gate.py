@@ -133,6 +133,16 @@ def main() -> None:
             direct.append(time.perf_counter() - started)
         print(f"for comparison, a read-only connection per gate (dcicd gate's way), 200 gates:"
               f" {percentiles(direct)}")  # fmt: skip
+        from dcicd_platform.gate.cache import index_of
+
+        loads = []
+        for _ in range(10):
+            started = time.perf_counter()
+            index_of(home / "warehouse.duckdb")
+            loads.append(time.perf_counter() - started)
+        median, worst = statistics.median(loads) * 1000, max(loads) * 1000
+        print(f"the receiver's index, read again after the warehouse changed (10 reads):"
+              f" median {median:.0f} ms, worst {worst:.0f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

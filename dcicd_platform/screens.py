@@ -226,7 +226,10 @@ def print_gate_verdicts(home: Home, services: int = 2) -> None:
         ).fetchall()
     order = {name: i for i, name in enumerate(configured)}
     chosen = sorted(latest, key=lambda row: order.get(row[0], len(order)))[:services]
-    click.echo("The promotion gate on the latest deployment of each (dcicd gate):")
+    click.echo(
+        f"The promotion gate on the latest production deployment of {len(chosen)} services"
+        " (dcicd gate SERVICE --sha SHA):"
+    )
     for service, sha, environment in chosen:
         verdict = ask(home.root, service, sha, environment, asked_by="demo")
         click.echo(render_text(verdict))
