@@ -423,10 +423,9 @@ def gate(service: str, sha: str, environment: str, fmt: str) -> None:
     else:
         click.echo(render_text(verdict))
     if written is None:
+        why = "a refresh holds the warehouse" if home.warehouse.exists() else "no warehouse yet"
         click.echo(
-            "note: a refresh holds the warehouse; this verdict is in the journal"
-            f" ({home.root / 'gates'}) until it ends",
-            err=True,
+            f"note: {why}; this verdict waits in {home.root / 'gates'} for ops.gates", err=True
         )
     sys.exit(verdict.exit_code)
 

@@ -255,3 +255,36 @@ def test_a_verdict_given_while_a_writer_holds_the_warehouse_is_audited_later(tmp
         time.sleep(0.1)
     assert written == 1 and audit.pending(home) == 0
     assert [r["gate_id"] for r in gates_table(home)] == [verdict.gate_id]
+
+
+def test_without_a_warehouse_the_command_cannot_decide_and_keeps_the_verdict(tmp_path):
+    result = run_cli(tmp_path, tmp_path / "home", "--sha", CANDIDATE)
+    assert result.exit_code == 2
+    assert "cannot decide: cannot read the warehouse: no warehouse at" in result.stdout
+    assert "note: no warehouse yet; this verdict waits in" in result.stderr
+    assert audit.pending(tmp_path / "home") == 1
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()  # the gate never makes one
+
+
+def test_the_demo_prints_the_verdict_on_the_latest_deployments(tmp_path, monkeypatch, capsys):
+    from dcicd_platform import screens
+    from dcicd_platform.home import Home
+
+    home = make_home(
+        tmp_path / "home",
+        "INSERT INTO core.deployments VALUES ('e1', 'search', 'acme/search', 'production', 's9',"
+        " 'success', '2026-11-30 08:00+00', true), ('e0', 'search', 'acme/search', 'production',"
+        " 's8', 'success', '2026-11-20 08:00+00', true)",
+    )
+    (tmp_path / "dcicd.yaml").write_text(
+        "services:\n  - name: search\n    repositories: [acme/search]\n"
+        "  - name: payments\n    repositories: [acme/payments]\ngate:\n  mode: enforce\n"
+    )
+    monkeypatch.setenv("DCICD_CONFIG", str(tmp_path / "dcicd.yaml"))
+    screens.print_gate_verdicts(Home(home))
+    heads = [line for line in capsys.readouterr().out.splitlines() if " -> " in line]
+    assert heads == ["search @ s9 -> production: go", "payments @ c2 -> production: go"]
+    assert [(r["service"], r["sha"], r["asked_by"]) for r in gates_table(home)] == [
+        ("search", "s9", "demo"),
+        ("payments", "c2", "demo"),
+    ]
