@@ -149,9 +149,13 @@ def test_no_data(tmp_path):
     assert (nothing.verdict, nothing.exit_code) == ("undecided", 2)
     assert "cannot read the warehouse" in nothing.why_undecided
     empty = verdict_in(make_home(tmp_path / "empty", baseline=False))
-    assert empty.verdict == "undecided" and "knows nothing of c4" in empty.why_undecided
+    assert empty.verdict == "undecided" and "knows no service 'payments'" in empty.why_undecided
     unknown = verdict_in(make_home(tmp_path / "home"), sha="f00")
     assert unknown.verdict == "undecided" and unknown.reasons == []
+    assert "knows nothing of f00 for payments" in unknown.why_undecided
+    # A known sha under a service name the warehouse has never seen is no go either.
+    stranger = ask(tmp_path / "home", "payment", CANDIDATE, config=config(), now=NOW)
+    assert stranger.verdict == "undecided" and "no service 'payment'" in stranger.why_undecided
     # In shadow mode even that is a go; what enforce would say is kept.
     shadow = verdict_in(tmp_path / "home", sha="f00", mode="shadow")
     assert (shadow.verdict, shadow.enforced, shadow.exit_code) == ("go", "undecided", 0)
@@ -245,7 +249,8 @@ def test_a_verdict_given_while_a_writer_holds_the_warehouse_is_audited_later(tmp
         from_snapshot = read(
             home / "warehouse.duckdb", SERVICE, CANDIDATE, "production", NOW, config()
         )
-        assert from_snapshot.source == "snapshot" and from_snapshot.known
+        assert from_snapshot.source == "snapshot" and from_snapshot.unknown is None
+        assert from_snapshot.runs and from_snapshot.unreadable is None
     finally:
         holder.kill()
         holder.wait()
@@ -288,3 +293,21 @@ def test_the_demo_prints_the_verdict_on_the_latest_deployments(tmp_path, monkeyp
         ("search", "s9", "demo"),
         ("payments", "c2", "demo"),
     ]
+
+
+def test_a_ci_job_may_name_the_repository(tmp_path):
+    """GitHub Actions knows `github.repository`, GitLab CI `CI_PROJECT_PATH`: a repository a
+    configured service lists stands for that service."""
+    home = make_home(tmp_path / "home", PROBLEMS["workflows"])
+    cfg = parse_config(
+        json.dumps(
+            {
+                "services": [{"name": SERVICE, "repositories": ["acme/payments"]}],
+                "gate": {"mode": "enforce"},
+            }
+        )
+    )
+    verdict = ask(home, "acme/payments", CANDIDATE, config=cfg, now=NOW)
+    assert (verdict.service, verdict.verdict) == (SERVICE, "no-go")
+    # Unconfigured, the repository's name is the service's, which this warehouse does not use.
+    assert ask(home, "acme/payments", CANDIDATE, config=config(), now=NOW).verdict == "undecided"

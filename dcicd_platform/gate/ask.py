@@ -92,6 +92,7 @@ def ask(
     receiver's in-memory copy); by default a read-only connection to the warehouse."""
     started = time.perf_counter()
     config = config or current_config()
+    service = service_of(service, config)
     now = now or datetime.now(UTC)
     if config.gate.mode == "off":
         facts = Facts(service, sha, environment, now)
@@ -138,10 +139,14 @@ def render_text(verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
-def service_of(repo: str, config: PlatformConfig) -> str:
-    """The service a repository's deployment belongs to: the configured one listing it (the
-    first, in a repository services share), else the repository's full name."""
+def service_of(name: str, config: PlatformConfig) -> str:
+    """The service a name stands for: a configured service's own name, else the configured
+    service listing it as a repository (the first, in a repository services share), else the
+    name itself (a service is its repository's full name by default). A CI job can so name
+    its repository (`github.repository`, `CI_PROJECT_PATH`)."""
+    if any(service.name == name for service in config.services):
+        return name
     for service in config.services:
-        if repo in service.repositories:
+        if name in service.repositories:
             return service.name
-    return repo
+    return name

@@ -214,13 +214,24 @@ class Index:
                     if pending[1]
                     else "pushed up to this sha (none of this service's is in production yet)"
                 )
-        known = bool(runs or deployments or pending or sha in self.pushes)
+        if not (self.repositories.get(service) or service in self.live):
+            unknown = (
+                f"the warehouse knows no service {service!r}: no run or deployment of it"
+                " (a service is named as in dcicd.yaml, else by its repository's full name)"
+            )
+        elif not (runs or deployments or pending or sha in self.pushes):
+            unknown = (
+                f"the warehouse knows nothing of {sha} for {service}: no run, commit or"
+                " deployment of it (are its events loaded?)"
+            )
+        else:
+            unknown = None
         return Facts(
             service=service,
             sha=sha,
             environment=environment,
             now=now,
-            known=known,
+            unknown=unknown,
             anomalies=anomalies,
             rollbacks=sorted(self.rollbacks.get(service, []), key=lambda r: r.at, reverse=True),
             change_failure_rate=self.change_failure_rate.get(service),

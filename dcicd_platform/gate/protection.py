@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcicd_platform.config import PlatformConfig
-from dcicd_platform.gate.ask import MARK, ask, service_of
+from dcicd_platform.gate.ask import MARK, ask
 from dcicd_platform.gate.rules import Verdict
 
 COMMENT_LIMIT = 4000  # keep the review comment readable in the deployment's review log
@@ -117,7 +117,7 @@ def answer(
         )
     verdict = ask(
         home_root,
-        service_of(repo, config),
+        repo,
         sha,
         environment,
         asked_by="github:deployment_protection_rule",

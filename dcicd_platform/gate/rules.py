@@ -48,14 +48,14 @@ class Run:
 
 @dataclass(frozen=True)
 class Facts:
-    """What the warehouse knows that the rules read. `known` is False when it knows nothing of
-    the service and sha; `unreadable` says why it could not be read at all."""
+    """What the warehouse knows that the rules read. `unknown` says why there is nothing to
+    judge (a service or sha it has never seen); `unreadable` why it could not be read at all."""
 
     service: str
     sha: str
     environment: str
     now: datetime
-    known: bool = True
+    unknown: str | None = None  # why the warehouse knows nothing to judge on
     unreadable: str | None = None
     anomalies: list[Anomaly] = field(default_factory=list)
     rollbacks: list[Rollback] = field(default_factory=list)
@@ -231,12 +231,8 @@ def decide(facts: Facts, gate: Gate) -> Verdict:
 
     if gate.mode == "off":
         return verdict("go", [Reason("mode", "not_applied", "gate mode is off: no rule is read")])
-    if facts.unreadable or not facts.known:
-        why = facts.unreadable or (
-            f"the warehouse knows nothing of {facts.sha} for {facts.service}: no run, commit or"
-            " deployment of it (is the service's name right, and its events loaded?)"
-        )
-        return verdict("undecided", [], why)
+    if facts.unreadable or facts.unknown:
+        return verdict("undecided", [], facts.unreadable or facts.unknown)
     reasons = [
         RULES[name](facts, gate)
         if name in gate.rules
