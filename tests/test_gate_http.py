@@ -4,6 +4,9 @@ and GitHub's deployment protection rule answered end to end against a recording 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -189,3 +192,59 @@ def test_the_token_goes_only_to_the_configured_api(serve):
         assert "is not under https://api.github.com/: not sent" in receiver.log()
     finally:
         github.close()
+
+
+def readme_ci_snippets() -> dict[str, str]:
+    """The GitHub Actions step's `run` and the GitLab CI job's `script`, from the README."""
+    import re
+
+    import yaml
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Promotion gate: `dcicd gate`")[1].split("\n## ")[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    github = next(yaml.safe_load(b) for b in blocks if "name: Promotion gate" in b)
+    gitlab = next(yaml.safe_load(b) for b in blocks if "promotion-gate:" in b)
+    step = github[0]["run"]
+    step = step.replace("${{ github.repository }}", "$GITHUB_REPOSITORY")
+    step = step.replace("${{ github.sha }}", "$GITHUB_SHA")
+    script = gitlab["promotion-gate"]["script"]
+    return {"github": step, "gitlab": "\n".join(line for line in script if "apk add" not in line)}
+
+
+@pytest.mark.skipif(
+    not (shutil.which("curl") and shutil.which("jq")), reason="the CI snippets need curl and jq"
+)
+def test_the_readmes_ci_snippets_pass_on_go_and_fail_otherwise(serve):
+    receiver = serve(PROBLEMS["failure_risk"], secrets={"DCICD_GATE_TOKEN": GATE_TOKEN})
+    env = {
+        "PATH": os.environ["PATH"],
+        "DCICD_URL": f"http://127.0.0.1:{receiver.port}",
+        "DCICD_GATE_TOKEN": GATE_TOKEN,
+        "GITHUB_REPOSITORY": REPO,
+        "CI_PROJECT_PATH": REPO,
+    }
+    for ci, script in readme_ci_snippets().items():
+        # GitHub runs `run` with bash -e; GitLab runs the script's lines in one shell.
+        shell = ["bash", "-e", "-c"] if ci == "github" else ["sh", "-c"]
+        outcomes = {}
+        for sha in ("c2", CANDIDATE, "f00"):
+            done = subprocess.run(
+                [*shell, script],
+                env=env | {"GITHUB_SHA": sha, "CI_COMMIT_SHA": sha},
+                capture_output=True,
+                text=True,
+            )
+            outcomes[sha] = (done.returncode, done.stdout.splitlines()[0])
+        assert outcomes == {
+            "c2": (0, "go (enforce)"),
+            CANDIDATE: (1, "no-go (enforce)"),
+            "f00": (2, "undecided (enforce)"),
+        }, ci
+        refused = subprocess.run(
+            [*shell, script],
+            env=env | {"DCICD_GATE_TOKEN": "wrong", "GITHUB_SHA": "c2", "CI_COMMIT_SHA": "c2"},
+            capture_output=True,
+            text=True,
+        )
+        assert refused.returncode != 0 and "the gate did not answer" in refused.stdout
