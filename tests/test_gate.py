@@ -311,3 +311,27 @@ def test_a_ci_job_may_name_the_repository(tmp_path):
     assert (verdict.service, verdict.verdict) == (SERVICE, "no-go")
     # Unconfigured, the repository's name is the service's, which this warehouse does not use.
     assert ask(home, "acme/payments", CANDIDATE, config=config(), now=NOW).verdict == "undecided"
+
+
+def test_a_refresh_writes_what_the_gate_left_in_its_journal(tmp_path):
+    """The snapshot step, the last of a refresh, moves pending verdicts into ops.gates."""
+    import dagster as dg
+
+    from dcicd_platform.assets.snapshot import snapshot_asset
+    from dcicd_platform.resources import warehouse_resource
+
+    home = make_home(tmp_path / "home")
+    verdict = ask(home, SERVICE, CANDIDATE, config=config(), now=NOW)
+    assert audit.pending(home) == 1
+    result = dg.materialize(
+        [snapshot_asset([])],
+        resources={"warehouse": warehouse_resource(home / "warehouse.duckdb", "512MB")},
+    )
+    assert result.success
+    assert audit.pending(home) == 0
+    assert [r["gate_id"] for r in gates_table(home)] == [verdict.gate_id]
+    snapshot = duckdb.connect(str(home / "warehouse.snapshot.duckdb"), read_only=True)
+    try:  # the published snapshot has it too
+        assert snapshot.execute("SELECT gate_id FROM ops.gates").fetchall() == [(verdict.gate_id,)]
+    finally:
+        snapshot.close()

@@ -248,3 +248,34 @@ def test_the_readmes_ci_snippets_pass_on_go_and_fail_otherwise(serve):
             text=True,
         )
         assert refused.returncode != 0 and "the gate did not answer" in refused.stdout
+
+
+def test_the_receiver_sees_a_change_of_the_warehouse_within_seconds(serve):
+    receiver = serve(secrets={"DCICD_GATE_TOKEN": GATE_TOKEN})
+    conn = receiver.connection()
+    asked = gate_request({"service": SERVICE, "sha": CANDIDATE})
+    assert send(conn, asked)[1]["verdict"] == "go"
+    deadline = time.monotonic() + 20
+    while True:  # the automation rolls the service back (the receiver may be reading: retry)
+        try:
+            writer = duckdb.connect(str(receiver.home / "warehouse.duckdb"))
+            break
+        except duckdb.IOException:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    try:
+        writer.execute(PROBLEMS["recent_rollback"])
+        writer.execute(  # an hour ago (the receiver's gate asks at the wall clock's now)
+            "UPDATE ops.actions SET requested_at = now() - INTERVAL 1 HOUR,"
+            " finished_at = now() - INTERVAL 1 HOUR"
+        )
+    finally:
+        writer.close()
+    changed = time.monotonic()
+    while (answer := send(conn, asked)[1])["verdict"] != "no-go":
+        assert time.monotonic() - changed < 10, answer
+        time.sleep(0.05)
+    seen_after = time.monotonic() - changed
+    assert [r["rule"] for r in answer["reasons"] if r["status"] == "fail"] == ["recent_rollback"]
+    assert seen_after < 5
+    conn.close()
