@@ -1,9 +1,10 @@
 """Asking the gate: read the facts (live warehouse, else its snapshot), decide, audit.
 
-Shared by `dcicd gate`, `POST /gate` and the deployment protection rule. The warehouse is read
-on a read-only connection opened per question and closed at once, so the gate never keeps a
-refresh from writing; while a refresh holds the file, the gate answers from the snapshot the
-last refresh published (the verdict says so).
+Shared by `dcicd gate`, `POST /gate` and the deployment protection rule. `dcicd gate` reads the
+warehouse on a read-only connection opened for the question and closed at once, so it never
+keeps a refresh from writing; while a refresh holds the file, it answers from the snapshot the
+last refresh published (the verdict says so). The receiver answers from its index instead
+(cache.py), passed in as `facts_from`.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def ask(
 ) -> Verdict:
     """The verdict on promoting service at sha to environment, recorded in the journal.
     facts_from(service, sha, environment, now, gate): where the facts come from (the
-    receiver's in-memory copy); by default a read-only connection to the warehouse."""
+    receiver's index); by default a read-only connection to the warehouse."""
     started = time.perf_counter()
     config = config or current_config()
     service = service_of(service, config)

@@ -1,4 +1,4 @@
-"""The receiver's copy of what the gate reads, so `POST /gate` answers in milliseconds.
+"""The receiver's index of what the gate reads, so `POST /gate` answers in milliseconds.
 
 Opening the warehouse costs tens of milliseconds (its catalog is read on every open), and each
 query a few more on a busy machine: more than the gate's budget over HTTP. The receiver
@@ -11,7 +11,7 @@ A poller notices when the warehouse file (or its write-ahead log) changes and, o
 stayed unchanged for `settle_s` (a refresh writes for a while: reading in between would only
 slow it down), reads it again on a read-only connection held for the reading alone; the new
 index replaces the old one in one step. A verdict is therefore at most about a second behind the
-warehouse; while a writer holds it from the start, the copy comes from the snapshot the last
+warehouse; while a writer holds it from the start, the index comes from the snapshot the last
 refresh published.
 """
 
@@ -46,7 +46,7 @@ def index_of(path: Path) -> Index:
 
 
 class GateCache:
-    """The copy, kept current by a poller thread (start/stop); `facts` answers from it."""
+    """The index, kept current by a poller thread (start/stop); `facts` answers from it."""
 
     def __init__(self, home_root: Path, settle_s: float = 0.5, poll_s: float = 0.2) -> None:
         self.warehouse = home_root / "warehouse.duckdb"
@@ -60,9 +60,9 @@ class GateCache:
         self.loads = 0
 
     def load(self) -> bool:
-        """Copy now from the live warehouse; with no copy yet and a writer holding it, from
-        the snapshot (an older state never replaces a newer copy). False when nothing could
-        be copied (the previous copy stays until the warehouse changes again)."""
+        """Read the index now from the live warehouse; with none yet and a writer holding it,
+        from the snapshot (an older state never replaces a newer index). False when nothing
+        could be read (the previous index stays until the warehouse changes again)."""
         from dcicd_platform.gate.ask import snapshot_of
 
         with self._loading:
@@ -78,7 +78,7 @@ class GateCache:
                     with audit.WAREHOUSE_TURN:
                         index = index_of(path)
                 except duckdb.Error as exc:
-                    log.debug("gate copy of %s failed: %s", path, exc)
+                    log.debug("reading the gate index from %s failed: %s", path, exc)
                     continue
                 self._index, self._source = index, source
                 self.loads += 1
@@ -101,7 +101,7 @@ class GateCache:
         return index.facts(service, sha, environment, now, gate, self._source)
 
     def own_write(self, before: tuple, after: tuple) -> None:
-        """The receiver's own flush changed only ops.gates: a current copy stays current."""
+        """The receiver's own flush changed only ops.gates: a current index stays current."""
         if before == self._signature:
             self._signature = after
 
@@ -117,8 +117,8 @@ class GateCache:
             if settled and now_sig != self._signature:
                 try:
                     self.load()
-                except Exception:  # the previous copy stays; the next change tries again
-                    log.exception("could not copy the warehouse for the gate")
+                except Exception:  # the previous index stays; the next change tries again
+                    log.exception("could not read the gate's index from the warehouse")
                 changed_at = None
 
     def start(self) -> GateCache:

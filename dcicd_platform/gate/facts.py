@@ -3,7 +3,7 @@ promotion looked up in it.
 
 `Index.read(conn)` runs the same few queries whether it reads one service (the command line:
 narrowed by service and sha, a few milliseconds) or the whole organisation (the receiver's
-copy, read again when the warehouse changes, so that a gate over HTTP costs dictionary
+index, read again when the warehouse changes, so that a gate over HTTP costs dictionary
 lookups, not queries). A table a later step creates (ml.anomalies before the first watch,
 ops.actions before the first action) is simply absent: its rule has no data.
 """
