@@ -12,6 +12,7 @@ BENCHMARKS = [
     "real_history.py",
     "history_import.py",
     "receiver.py",
+    "gate.py",
     "ml.py",
     "predictors.py",
     "anomalies.py",

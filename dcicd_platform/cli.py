@@ -294,6 +294,8 @@ def serve(
 
     Secrets come from the environment: DCICD_GITHUB_WEBHOOK_SECRET, DCICD_GITLAB_WEBHOOK_TOKEN,
     DCICD_PAGERDUTY_WEBHOOK_SECRET, DCICD_HEALTH_TOKEN; a source without one answers 503.
+    The promotion gate: POST /gate with DCICD_GATE_TOKEN; GitHub's deployment protection rules
+    are answered with DCICD_GITHUB_TOKEN.
     """
     from dcicd_platform.receiver.server import serve as run
 
@@ -401,6 +403,33 @@ def approve(anomaly_key: str) -> None:
     click.echo(f"rollback of {anomaly_key}: {decision}")
 
 
+@main.command()
+@click.argument("service")
+@click.option("--sha", required=True, help="The commit to promote.")
+@click.option("--environment", default="production", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def gate(service: str, sha: str, environment: str, fmt: str) -> None:
+    """The promotion verdict for SERVICE at --sha, with every reason: exit 0 go, 1 no-go,
+    2 cannot decide. Recorded in ops.gates; the rules and the mode are `gate:` in dcicd.yaml."""
+    import json
+
+    from dcicd_platform.gate.ask import ask, flush_soon, render_text
+
+    home = Home.from_env()
+    verdict = ask(home.root, service, sha.strip(), environment, asked_by="cli")
+    written = flush_soon(home.root)
+    if fmt == "json":
+        click.echo(json.dumps(verdict.as_dict() | {"exit_code": verdict.exit_code}, indent=2))
+    else:
+        click.echo(render_text(verdict))
+    if written is None:
+        why = "a refresh holds the warehouse" if home.warehouse.exists() else "no warehouse yet"
+        click.echo(
+            f"note: {why}; this verdict waits in {home.root / 'gates'} for ops.gates", err=True
+        )
+    sys.exit(verdict.exit_code)
+
+
 def _add_stages(stages: dict[str, float], part: dict[str, float]) -> None:
     for stage, seconds in part.items():
         stages[stage] = stages.get(stage, 0.0) + seconds
@@ -451,6 +480,8 @@ def demo(seed: int, days: int) -> None:
     click.echo("acting on recent anomalies in shadow mode (as the anomaly_actions sensor does) ...")
     in_process.run_automation(home)
     screens.print_actions(home)
+    click.echo("")
+    screens.print_gate_verdicts(home)
     click.echo("")
     click.echo("writing the weekly review again, with those decisions ...")
     _add_stages(stages, _refresh(home, "weekly_report"))

@@ -375,6 +375,71 @@ class Monitoring(_Strict):
     )
 
 
+GATE_RULES = (
+    "open_anomaly",
+    "recent_rollback",
+    "change_failure_rate",
+    "workflows",
+    "failure_risk",
+    "change_size",
+)
+
+
+class Gate(_Strict):
+    """The promotion gate (`dcicd gate`, `POST /gate`, GitHub's deployment protection rules):
+    which rules it applies and their thresholds."""
+
+    mode: Literal["off", "shadow", "enforce"] = Field(
+        default="shadow",
+        description="off: always go, no rule is read; shadow: always go, the rules' reasons "
+        "recorded (what enforce would say); enforce: a rule that fails is a no-go.",
+    )
+    rules: list[Literal[GATE_RULES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(GATE_RULES),
+        description="The rules applied; a rule left out is shown as not applied.",
+    )
+    anomaly_kinds: list[str] = Field(
+        default_factory=lambda: ["deployment_health", "failure_rate"],
+        description="open_anomaly: the ml.anomalies kinds that block while open.",
+    )
+    anomaly_severity: Severity = Field(
+        default="critical", description="open_anomaly: the least severity that blocks."
+    )
+    anomaly_window_hours: float = Field(
+        default=24,
+        gt=0,
+        description="open_anomaly: an open anomaly blocks when detected this recently, or "
+        "when it is about the deployment now in production (an old deployment's health "
+        "stays recorded, not blocking).",
+    )
+    cooldown_hours: float = Field(
+        default=24,
+        ge=0,
+        description="recent_rollback: no promotion this long after an executed rollback of "
+        "the service by the automation.",
+    )
+    required_workflows: list[str] = Field(
+        default_factory=list,
+        description="workflows: glob patterns on workflow names that must have a green run on "
+        "the sha. Empty: every workflow that ran on it must be green.",
+    )
+    max_failure_risk: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="failure_risk: the highest predicted failure probability (1 - the "
+        "build_outcome model's predicted success) allowed among the sha's runs.",
+    )
+    max_changes: int = Field(
+        default=50, ge=0, description="change_size: the most commits a promotion may carry."
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com",
+        description="Deployment protection rules are answered only at callback URLs under "
+        "this address (DCICD_GITHUB_TOKEN goes nowhere else).",
+    )
+
+
 class PlatformConfig(_Strict):
     """Everything the platform can be told; see dcicd.example.yaml for each key."""
 
@@ -393,6 +458,7 @@ class PlatformConfig(_Strict):
     warehouse: Warehouse = Field(default_factory=Warehouse)
     raw: Raw = Field(default_factory=Raw)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    gate: Gate = Field(default_factory=Gate)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> PlatformConfig:

@@ -208,3 +208,30 @@ def _figure(metric: str, value: float | None) -> str:
     ):
         return f"{value:.1%}"
     return f"{value:.0f} s" if metric == "mae_s" else f"{value:.3f}"
+
+
+def print_gate_verdicts(home: Home, services: int = 2) -> None:
+    """The promotion gate's verdict on the latest production deployment of the first services
+    configured (else of the services deployed last), as `dcicd gate` prints it."""
+    from dcicd_platform.gate.ask import ask, current_config, flush_soon, render_text
+    from dcicd_platform.resources import read_only_connection
+
+    configured = [s.name for s in current_config().services]
+    with read_only_connection(home.warehouse) as conn:
+        latest = conn.execute(
+            "SELECT service, sha, environment FROM core.deployments"
+            " WHERE is_production AND status = 'success'"
+            " QUALIFY row_number() OVER (PARTITION BY service ORDER BY deployed_at DESC) = 1"
+            " ORDER BY deployed_at DESC"
+        ).fetchall()
+    order = {name: i for i, name in enumerate(configured)}
+    chosen = sorted(latest, key=lambda row: order.get(row[0], len(order)))[:services]
+    click.echo(
+        f"The promotion gate on the latest production deployment of {len(chosen)} services"
+        " (dcicd gate SERVICE --sha SHA):"
+    )
+    for service, sha, environment in chosen:
+        verdict = ask(home.root, service, sha, environment, asked_by="demo")
+        click.echo(render_text(verdict))
+    flush_soon(home.root)
+    click.echo("every verdict is recorded in ops.gates")

@@ -148,6 +148,7 @@ ARGUMENTS = {
     "act": [],
     "approve": ["deployment_health:0123456789abcdef"],
     "demo": [],
+    "gate": ["payments-api", "--sha", "abc123"],
     "import": ["github", "acme/payments-api"],
     "ingest": ["exports"],
     "query": ["SELECT 1"],

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dcicd_platform.gate.audit import write_journal
 from dcicd_platform.resources import DUCKDB_POOL, WarehouseResource, publish_snapshot
 
 
@@ -20,8 +21,10 @@ def snapshot_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """A consistent copy of the warehouse, published after every table is refreshed, so an
-        analyst's query during the next refresh answers from it instead of waiting."""
+        analyst's query during the next refresh answers from it instead of waiting. Gate
+        verdicts given while the refresh held the warehouse are written into ops.gates first."""
         with warehouse.get_connection() as conn:
+            write_journal(conn, Path(warehouse.database).parent)
             path = publish_snapshot(conn, Path(warehouse.database))
         context.log.info(f"published {path}")
         return dg.MaterializeResult(metadata={"path": str(path), "size_bytes": path.stat().st_size})

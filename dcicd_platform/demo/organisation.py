@@ -203,5 +203,7 @@ def demo_config_yaml() -> str:
         "automation:",
         "  mode: shadow  # decide and audit, execute nothing",
         "  act_on_anomalies_within_hours: 168  # the demo acts on its last week",
+        "gate:",
+        "  mode: shadow  # always go, every reason recorded; enforce blocks on a failing rule",
     ]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,11 @@ so the envelope stays on one line). Answers: 202 once the line is fsync'd; 401 f
 or wrong signature; 400 for a body that is not a JSON object or lacks what names the event;
 413 past the size limit; 503 when the source has no secret configured. Nothing is written
 unless the answer is 202.
+
+The promotion gate answers here too: `POST /gate` (bearer DCICD_GATE_TOKEN) with
+`{"service", "sha", "environment"}` gets the verdict as JSON (200 whatever the verdict; 503
+without a token configured); a GitHub `deployment_protection_rule` delivery, once stored, is
+decided and answered through GitHub's REST API (DCICD_GITHUB_TOKEN) after the 202.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from dcicd_platform.gate.cache import GateCache
 from dcicd_platform.ingest.envelope import rfc3339
 from dcicd_platform.receiver import signatures
 from dcicd_platform.receiver.landing_writer import LandingWriter, recover_parts
@@ -40,6 +47,8 @@ SECRET_ENV = {
     "pagerduty": "DCICD_PAGERDUTY_WEBHOOK_SECRET",
     "metrics": "DCICD_HEALTH_TOKEN",
 }
+GATE_TOKEN_ENV = "DCICD_GATE_TOKEN"
+GITHUB_TOKEN_ENV = "DCICD_GITHUB_TOKEN"
 access_log = logging.getLogger("dcicd.receiver.access")
 
 
@@ -52,11 +61,25 @@ class ReceiverSettings:
     rotate_seconds: float = 60.0
     min_free_bytes: int = 1 << 30
     durable: bool = True  # False only for the benchmark's floor: answer without writing
+    gate_token: str | None = None
+    github_token: str | None = None  # answers deployment protection rules
+    flush_seconds: float = 2.0  # how often the gate's journal is moved into ops.gates
+
+    @property
+    def home(self) -> Path:
+        """DCICD_HOME: the landing folder's parent, where the warehouse is."""
+        return self.landing.parent
 
     @classmethod
     def from_environment(cls, landing: Path, **options) -> ReceiverSettings:
         secrets = {s: os.environ[v] for s, v in SECRET_ENV.items() if os.environ.get(v)}
-        return cls(landing=landing, secrets=secrets, **options)
+        return cls(
+            landing=landing,
+            secrets=secrets,
+            gate_token=os.environ.get(GATE_TOKEN_ENV) or None,
+            github_token=os.environ.get(GITHUB_TOKEN_ENV) or None,
+            **options,
+        )
 
 
 class Rejected(Exception):
@@ -184,6 +207,7 @@ READERS: dict[str, tuple[str, Callable]] = {
 def create_app(settings: ReceiverSettings) -> Starlette:
     settings.landing.mkdir(parents=True, exist_ok=True)
     writer = LandingWriter(settings.landing, settings.rotate_bytes, settings.rotate_seconds)
+    gates = GateCache(settings.home)
 
     async def receive(request: Request) -> JSONResponse:
         source, read = READERS[request.url.path]
@@ -202,7 +226,34 @@ def create_app(settings: ReceiverSettings) -> Starlette:
                 await writer.append(lines)
             except OSError as exc:
                 return JSONResponse({"error": f"not stored: {exc.strerror}"}, status_code=507)
-        return JSONResponse({"accepted": delivery}, status_code=202)
+        review = None
+        if source == "github" and request.headers.get("x-github-event") == PROTECTION_EVENT:
+            review = BackgroundTask(_review_deployment, settings, gates, json.loads(body))
+        return JSONResponse({"accepted": delivery}, status_code=202, background=review)
+
+    async def gate(request: Request) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        request.state.source = "gate"
+        try:
+            if not settings.gate_token:
+                raise Rejected(503, f"{GATE_TOKEN_ENV} is not set: the gate is closed over HTTP")
+            if not signatures.bearer_valid(
+                request.headers.get("authorization"), settings.gate_token
+            ):
+                raise Rejected(401, "missing or wrong bearer token")
+            asked = _object(await _body(request, 64 * 1024))
+            service, sha = asked.get("service"), asked.get("sha")
+            environment = asked.get("environment", "production")
+            if not all(isinstance(v, str) and v.strip() for v in (service, sha, environment)):
+                raise Rejected(400, "give service and sha (and environment) as non-empty strings")
+        except Rejected as rejected:
+            return JSONResponse({"error": rejected.reason}, status_code=rejected.status)
+        verdict = await run_in_threadpool(
+            _ask_gate, settings.home, gates, service.strip(), sha.strip(), environment.strip()
+        )
+        request.state.delivery_id = verdict.gate_id
+        return JSONResponse(verdict.as_dict() | {"exit_code": verdict.exit_code})
 
     async def healthz(request: Request) -> JSONResponse:
         probe = settings.landing / f".healthz-{os.getpid()}"
@@ -234,15 +285,73 @@ def create_app(settings: ReceiverSettings) -> Starlette:
                 "published %d file(s) a stopped receiver left behind", len(recovered)
             )
         rotation = asyncio.create_task(_rotate_periodically(writer))
+        flushing = asyncio.create_task(_flush_gates_periodically(settings, gates))
+        if settings.gate_token or settings.github_token:
+            await asyncio.to_thread(gates.load)
+            gates.start()
         yield
+        gates.stop()
         rotation.cancel()
+        flushing.cancel()
         await writer.close()  # in-flight requests are done: publish the current file
+        await asyncio.to_thread(_flush_gates, settings, gates)
 
     routes = [Route(path, receive, methods=["POST"]) for path in READERS]
     routes.append(Route("/healthz", healthz, methods=["GET"]))
+    routes.append(Route("/gate", gate, methods=["POST"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.writer = writer
     return AccessLog(app)
+
+
+PROTECTION_EVENT = "deployment_protection_rule"
+gate_log = logging.getLogger("dcicd.receiver.gate")
+
+
+def _ask_gate(home: Path, cache, service: str, sha: str, environment: str):
+    from dcicd_platform.gate.ask import ask
+
+    return ask(home, service, sha, environment, asked_by="http", facts_from=cache.facts)
+
+
+def _review_deployment(settings: ReceiverSettings, cache, payload: dict) -> None:
+    """Decide on a deployment protection rule and answer GitHub (after the 202)."""
+    from dcicd_platform.gate.ask import current_config
+    from dcicd_platform.gate.protection import answer
+
+    try:
+        review = answer(
+            settings.home, payload, settings.github_token, current_config(), cache.facts
+        )
+    except Exception:  # the receiver goes on; the log says what failed
+        gate_log.exception("could not answer a deployment protection rule")
+        return
+    gate_log.info(
+        json.dumps(
+            {
+                "event": PROTECTION_EVENT,
+                "gate_id": review.verdict.gate_id if review.verdict else None,
+                "state": review.state,
+                "callback_status": review.status,
+                "detail": review.detail[:200],
+            }
+        )
+    )
+
+
+def _flush_gates(settings: ReceiverSettings, cache: GateCache) -> None:
+    from dcicd_platform.gate.audit import flush
+
+    try:
+        flush(settings.home, settings.home / "warehouse.duckdb", cache.own_write)
+    except Exception:  # a failed flush leaves the journal for the next one
+        gate_log.exception("could not write the gate journal into ops.gates")
+
+
+async def _flush_gates_periodically(settings: ReceiverSettings, cache: GateCache) -> None:
+    while True:
+        await asyncio.sleep(settings.flush_seconds)
+        await asyncio.to_thread(_flush_gates, settings, cache)
 
 
 async def _rotate_periodically(writer: LandingWriter) -> None:

@@ -47,6 +47,8 @@ def serve(
     log.info("landing files go to %s", landing)
     if missing:
         log.warning("no secret for %s: those endpoints answer 503", ", ".join(missing))
+    if not settings.gate_token:
+        log.warning("DCICD_GATE_TOKEN is not set: POST /gate answers 503")
     config = uvicorn.Config(
         create_app(settings),
         host=host,
