@@ -7,7 +7,11 @@ import dagster as dg
 import duckdb
 import pytest
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.definitions.data_version import (
+    DEFAULT_DATA_VERSION,
+    CachingStaleStatusResolver,
+    StaleStatus,
+)
 
 from dcicd_platform.automation.actions_table import ACTIONS_DDL
 from dcicd_platform.automation.landing_sensor import landing_sensor
@@ -127,6 +131,9 @@ def test_every_decision_materializes_the_audit_with_the_days_decisions(home):
         # Shadow decisions change nothing the DORA marts read: the version stays.
         version = second.tags["dagster/data_version"]
         assert version == first.tags["dagster/data_version"]
+        # ... the version of an audit never recorded: a mart built before the first decision
+        # is not made stale by it
+        assert version == DEFAULT_DATA_VERSION.value
 
         # An executed rollback is what the marts read: the audit's version moves with it.
         with duckdb.connect(str(home.warehouse)) as conn:
@@ -183,3 +190,43 @@ def test_the_dora_table_keeps_each_figure_on_one_line():
     line = as_markdown([row]).splitlines()[2]
     assert f"2{NBSP}h{NBSP}36{NBSP}m" in line and f"all{NBSP}services" in line
     assert " h " not in line  # no breakable space inside a cell
+
+
+def test_make_dev_starts_the_ui_without_warnings(home, tmp_path):
+    """`make dev`'s command (`dg dev`, not the superseded `dagster dev`) serves the UI and
+    prints no warning: neither Dagster's SupersessionWarning nor its BetaWarning on owners."""
+    import os
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    (command,) = re.findall(
+        r"^dev: install\n\t.*\$\(BIN\)/(dg dev .*)$", (root / "Makefile").read_text(), re.M
+    )
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = {**os.environ, "DAGSTER_HOME": str(home.dagster_home), "PYTHONPATH": str(root)}
+    dg_cli = Path(sys.executable).parent / "dg"
+    log = tmp_path / "dev.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(dg_cli), *command.split()[1:], "--port", str(port)],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 180
+            while "Serving dagster-webserver" not in log.read_text():
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(1)
+            time.sleep(5)  # the daemon's first sensor ticks
+        finally:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    printed = log.read_text()
+    assert "Warning" not in printed, printed

@@ -13,11 +13,16 @@ import dagster as dg
 import duckdb
 
 
-def table_version(conn: duckdb.DuckDBPyConnection, table: str) -> dg.DataVersion:
-    """The rows of `table` (schema.name) as a data version: their count and the sum of their
-    hashes, so row order does not count and any changed value does. One scan of the table."""
+def table_version(
+    conn: duckdb.DuckDBPyConnection, table: str, exclude: tuple[str, ...] = ()
+) -> dg.DataVersion:
+    """The rows of `table` (schema.name, or a parenthesized SELECT) as a data version: their
+    count and the sum of their hashes, so row order does not count and any changed value does.
+    One scan of the table. `exclude`: bookkeeping columns no reader uses, stamped at every
+    build (when a row was last seen), which would make each build a new version."""
+    rows = f"(SELECT * EXCLUDE ({', '.join(exclude)}) FROM {table})" if exclude else table
     count, total = conn.execute(
-        f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {table} AS t"
+        f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {rows} AS t"
     ).fetchone()
     return dg.DataVersion(f"{count}-{int(total):x}")
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
+from dagster._core.definitions.data_version import DEFAULT_DATA_VERSION
 
 from dcicd_platform.assets.versions import table_version
 
@@ -62,6 +63,10 @@ def actions_materialization(
     if len(today) > SHOWN_TODAY:
         lines.append(f"\n…and {len(today) - SHOWN_TODAY} earlier today (`dcicd query`)")
     version = table_version(conn, _READ_BY_MARTS)
+    if version.value.startswith("0-"):
+        # No executed rollback: the marts read nothing here, as when the audit had never been
+        # recorded, and Dagster's version of an external asset never recorded is this one.
+        version = DEFAULT_DATA_VERSION
     metadata: dict[str, dg.RawMetadataValue] = {
         "dagster/row_count": total,
         "day": f"{start.date()} ({time_zone})",
