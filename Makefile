@@ -48,8 +48,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# `dg dev` (dagster-dg-cli) is what Dagster now starts the UI with: `dagster dev` warns that it is
+# superseded. The same workspace.yaml as production: the same code location name.
 dev: install
-	DAGSTER_HOME="$$($(BIN)/python -m dcicd_platform.home)" $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME="$$($(BIN)/python -m dcicd_platform.home)" $(BIN)/dg dev -w workspace.yaml
 
 # After changing a SQL model or a detector's SQL: the lineage the code location loads without parsing.
 lineage: install

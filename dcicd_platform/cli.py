@@ -51,10 +51,17 @@ def main() -> None:
     """dcicd: CI/CD intelligence on Dagster and DuckDB. Data lives under DCICD_HOME (./.dcicd)."""
 
 
+def _plural(count: int, noun: str) -> str:
+    """`1 file`, `2 files`: counts as a person writes them."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def ingest(paths: tuple[Path, ...]) -> None:
     """Land envelope files (or folders of them) and load them into the warehouse."""
+    from dataclasses import replace
+
     from dcicd_platform.ingest.landing import land, landing_name
     from dcicd_platform.ingest.loader import FileReport, discover, load_files
     from dcicd_platform.resources import warehouse_resource
@@ -62,25 +69,32 @@ def ingest(paths: tuple[Path, ...]) -> None:
     home = _home()
     reports: list[FileReport] = []
     landed: list[Path] = []
+    # What each file is recorded under in landing/ (a copy in landing/imported/ for a file
+    # from elsewhere) -> the path the user gave: what every line printed here names.
+    given: dict[str, str] = {}
     for path in discover(paths):
         try:
-            landed.append(land(path, home.landing))
+            copy = land(path, home.landing)
         except OSError as exc:
             reports.append(
                 FileReport(
                     str(path), "unreadable", error=getattr(exc, "strerror", None) or str(exc)
                 )
             )
+            continue
+        landed.append(copy)
+        given[landing_name(copy, home.landing)] = str(path)
     started = time.monotonic()
     # The same writer as the assets': it waits while a refresh holds the warehouse.
     warehouse = warehouse_resource(home.warehouse, memory_limit=INGEST_MEMORY_LIMIT)
     with warehouse.get_connection() as conn:
-        reports += load_files(
+        loaded = load_files(
             conn,
             landed,
             name_of=lambda path: landing_name(path, home.landing),
-            progress=_print_report,
+            progress=lambda r: _print_report(replace(r, path=given.get(r.path, r.path))),
         )
+    reports += [replace(r, path=given.get(r.path, r.path)) for r in loaded]
     elapsed = time.monotonic() - started
     totals = {
         k: sum(getattr(r, k) for r in reports)
@@ -90,9 +104,10 @@ def ingest(paths: tuple[Path, ...]) -> None:
     for r in unreadable:
         click.echo(f"error: could not read {r.path}: {r.error}", err=True)
     click.echo(
-        f"{len(reports)} files, {totals['lines']} lines: {totals['loaded']} loaded, "
-        f"{totals['duplicates']} duplicates, {totals['quarantined']} quarantined"
-        f" in {elapsed:.1f} s" + (f"; {len(unreadable)} unreadable" if unreadable else "")
+        f"{_plural(len(reports), 'file')}, {_plural(totals['lines'], 'line')}:"
+        f" {totals['loaded']} loaded, {_plural(totals['duplicates'], 'duplicate')},"
+        f" {totals['quarantined']} quarantined in {elapsed:.1f} s"
+        + (f"; {len(unreadable)} unreadable" if unreadable else "")
     )
     if totals["quarantined"]:
         click.echo(
@@ -107,8 +122,8 @@ def _print_report(report) -> None:
         click.echo(f"{report.path}: already loaded ({report.error})")
     elif report.status == "loaded":
         click.echo(
-            f"{report.path}: {report.lines} lines, {report.loaded} loaded, "
-            f"{report.duplicates} duplicates, {report.quarantined} quarantined"
+            f"{report.path}: {_plural(report.lines, 'line')}, {report.loaded} loaded, "
+            f"{_plural(report.duplicates, 'duplicate')}, {report.quarantined} quarantined"
         )
 
 
@@ -313,7 +328,16 @@ def serve(
 
 @main.command()
 @click.argument("sql")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "ndjson"]),
+    default="table",
+    show_default=True,
+    help="table: aligned, numbers rounded to read; csv; json: one array of objects ([] for no"
+    " rows); ndjson: one object per line (nothing for no rows). csv, json and ndjson keep"
+    " every digit.",
+)
 def query(sql: str, fmt: str) -> None:
     """Run a read-only SQL query on the warehouse; statements that write are refused."""
     import duckdb
@@ -334,7 +358,9 @@ def query(sql: str, fmt: str) -> None:
             rows = cursor.fetchall() if columns else []
     except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
         _fail(str(exc))
-    click.echo(render(columns, rows, fmt))
+    shown = render(columns, rows, fmt)
+    if shown:  # ndjson of no rows is no line at all
+        click.echo(shown)
 
 
 @main.command()
@@ -430,6 +456,14 @@ def gate(service: str, sha: str, environment: str, fmt: str) -> None:
     sys.exit(verdict.exit_code)
 
 
+def _as_typed(path: Path) -> Path:
+    """A path relative to the working folder when inside it (what a user would type)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _add_stages(stages: dict[str, float], part: dict[str, float]) -> None:
     for stage, seconds in part.items():
         stages[stage] = stages.get(stage, 0.0) + seconds
@@ -458,7 +492,8 @@ def demo(seed: int, days: int) -> None:
     click.echo(f"  {len(files)} landing files ({stages['generate']:.1f} s)")
     ctx = click.get_current_context()
     loading = time.monotonic()
-    ctx.invoke(ingest, paths=tuple(files))
+    # As a user would name them: relative to the working folder when the home lies inside it.
+    ctx.invoke(ingest, paths=tuple(_as_typed(f) for f in files))
     stages["ingest"] = time.monotonic() - loading
     click.echo("materializing every asset (tables, the build predictors, the weekly review) ...")
     _add_stages(stages, _refresh(home))

@@ -203,6 +203,8 @@ class ModelQuality(_Strict):
     outcome_accuracy_floor: float = Field(default=0.70, ge=0, le=1)
     min_training_runs: int = Field(default=300, ge=20)
     evaluation_share: float = Field(default=0.2, gt=0, lt=1)
+    # Where the MLflow UI answers (`mlflow ui`'s default): the model assets link their run there.
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
 
 
 class Quality(_Strict):

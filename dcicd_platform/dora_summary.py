@@ -54,7 +54,12 @@ def summary_rows(conn, window_days: int = 30) -> tuple[list[tuple[str, ...]], st
     return rows, str(as_of) if as_of else None
 
 
+NBSP = "\u00a0"
+
+
 def as_markdown(rows: list[tuple[str, ...]]) -> str:
+    """A markdown table whose cells keep to one line: a figure and its unit ("2 h 36 m",
+    "all services") are joined by non-breaking spaces, so a narrow column never wraps them."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell.replace(" ", NBSP) for cell in row) + " |" for row in rows]
     return "\n".join(lines)

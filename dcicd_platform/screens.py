@@ -1,4 +1,4 @@
-"""What the CLI shows besides one-line answers: rows as a table (or CSV, JSON lines), and the
+"""What the CLI shows besides one-line answers: rows as a table (or CSV, JSON, NDJSON), and the
 demo's summary screens, each from the reading room's figures (`reading.py`) or MLflow."""
 
 from __future__ import annotations
@@ -6,25 +6,39 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 import click
 
 from dcicd_platform.home import Home
 
 
+def readable(value: object) -> str:
+    """A cell as a person reads it: floats rounded (two decimals from 1 up, three significant
+    digits below), anything else as it is; None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+    return str(value)
+
+
 def render(columns: list[str], rows: list[tuple], fmt: str) -> str:
-    """Rows as an aligned table, CSV, or JSON lines."""
-    if fmt == "json":
-        return "\n".join(
-            json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in rows
-        )
+    """Rows as an aligned table (floats rounded to read), CSV, a JSON array of objects (`[]`
+    for no rows) or NDJSON (one object a line, nothing for no rows). CSV and JSON keep every
+    digit; values JSON has no type for (dates, decimals) are their text."""
+    if fmt in ("json", "ndjson"):
+        objects = [json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in rows]
+        if fmt == "ndjson":
+            return "\n".join(objects)
+        return "[\n" + ",\n".join(objects) + "\n]" if objects else "[]"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(columns)
         writer.writerows(rows)
         return out.getvalue().rstrip("\n")
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    cells = [[readable(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])

@@ -89,11 +89,44 @@ def test_query_formats(loaded, home):
     assert "workflow_run" in table.stdout
     csv_out = dcicd(home, "query", sql, "--format", "csv").stdout.splitlines()
     assert csv_out == ["source,event_type", "github,workflow_job", "github,workflow_run"]
-    json_out = [
-        json.loads(line)
-        for line in dcicd(home, "query", sql, "--format", "json").stdout.splitlines()
+    json_out = json.loads(dcicd(home, "query", sql, "--format", "json").stdout)
+    assert json_out == [
+        {"source": "github", "event_type": "workflow_job"},
+        {"source": "github", "event_type": "workflow_run"},
     ]
-    assert json_out[1] == {"source": "github", "event_type": "workflow_run"}
+    ndjson = dcicd(home, "query", sql, "--format", "ndjson").stdout.splitlines()
+    assert [json.loads(line) for line in ndjson] == json_out
+    # No rows: an empty array, and no line at all as NDJSON.
+    none = "SELECT source FROM raw.events WHERE false"
+    assert json.loads(dcicd(home, "query", none, "--format", "json").stdout) == []
+    assert dcicd(home, "query", none, "--format", "ndjson").stdout == ""
+
+
+def test_query_table_rounds_what_csv_and_json_keep_exact(loaded, home):
+    sql = "SELECT 478.84863686561584::DOUBLE AS cost, 0.7590529247910863::DOUBLE AS share, 3 AS n"
+    table = dcicd(home, "query", sql).stdout.splitlines()
+    assert table[2].split() == ["478.85", "0.759", "3"]
+    assert dcicd(home, "query", sql, "--format", "csv").stdout.splitlines()[1] == (
+        "478.84863686561584,0.7590529247910863,3"
+    )
+    exact = json.loads(dcicd(home, "query", sql, "--format", "json").stdout)
+    assert exact == [{"cost": 478.84863686561584, "share": 0.7590529247910863, "n": 3}]
+
+
+def test_ingest_names_each_file_as_the_user_gave_it(home, tmp_path):
+    one = write_envelopes(
+        tmp_path / "exports" / "one.ndjson", [fixture_envelope("gitlab/push.json")]
+    )
+    result = dcicd(home, "ingest", str(one))
+    assert result.returncode == 0, result.stderr
+    assert f"{one}: 1 line, 1 loaded, 0 duplicates, 0 quarantined" in result.stdout
+    assert "1 file, 1 line: 1 loaded, 0 duplicates, 0 quarantined" in result.stdout
+    bad = tmp_path / "exports" / "bad.ndjson.gz"
+    bad.write_text("plain text\n")
+    failed = dcicd(home, "ingest", str(bad))
+    assert failed.returncode == 1
+    assert f"error: could not read {bad}: not a gzip file" in failed.stderr
+    assert "imported" not in failed.stderr + failed.stdout  # not the copy in landing/
 
 
 @pytest.mark.parametrize(

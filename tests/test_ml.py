@@ -202,7 +202,19 @@ def test_runs_are_scored_once_by_the_champion_of_the_moment(demo_warehouse, tmp_
     assert scored.metadata["dagster/row_count"].value == 0
     (trained,) = first.asset_materializations_for_node("ml__build_duration_model")
     assert trained.metadata["promoted"].value is True
-    assert trained.metadata["mlflow_run_id"].value
+    run_id = trained.metadata["mlflow_run_id"].value
+    # The UI links the run and the version in the MLflow UI, and shows figures to read.
+    link = trained.metadata["mlflow_run"]
+    assert isinstance(link, dg.UrlMetadataValue)
+    assert link.value.startswith("http://127.0.0.1:5000/#/experiments/")
+    assert link.value.endswith(f"/runs/{run_id}")
+    version = trained.metadata["model_version"].value
+    assert trained.metadata["mlflow_model_version"].value.endswith(
+        f"/#/models/build_duration/versions/{version}"
+    )
+    exact = resources["mlflow"].client().get_run(run_id).data.metrics
+    for key in ("eval_within_20pct", "eval_mae_s", "baseline_within_20pct"):
+        assert trained.metadata[key].value == float(f"{exact[key]:.4g}"), key
     # Scoring now: every started run, once per model, by version 1.
     assert dg.materialize(ml_table_assets, resources=resources).success
     with duckdb.connect(str(warehouse)) as conn:

@@ -4,6 +4,7 @@ from collections import Counter
 
 import dagster as dg
 
+from dcicd_platform.assets.versions import table_version
 from dcicd_platform.config import PlatformConfig
 from dcicd_platform.resources import DUCKDB_POOL, SettingsResource, WarehouseResource
 
@@ -169,8 +170,11 @@ def config_tables(
     """The platform configuration, as tables the SQL models read."""
     with warehouse.get_connection() as conn:
         counts = write_config_tables(conn, settings.load())
+        versions = {name: table_version(conn, f"config.{name}") for name in counts}
     context.log.info(f"{counts['services']} configured services")
     for name, count in counts.items():
         yield dg.MaterializeResult(
-            asset_key=["config", name], metadata={"dagster/row_count": count}
+            asset_key=["config", name],
+            metadata={"dagster/row_count": count},
+            data_version=versions[name],
         )

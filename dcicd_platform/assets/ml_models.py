@@ -7,12 +7,20 @@ while there is too little history.
 
 import dagster as dg
 
+from dcicd_platform.assets.versions import table_version
 from dcicd_platform.resources import (
     DUCKDB_POOL,
     MlflowResource,
     SettingsResource,
     WarehouseResource,
 )
+
+
+def readable_float(value: float | int) -> float | int:
+    """A figure to four significant digits (0.7591, 312.4), what the UI shows and plots (the
+    exact figures stay in MLflow); counts stay whole."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
 
 RUNS = [dg.AssetKey(["core", "pipeline_runs"]), dg.AssetKey(["core", "pipeline_jobs"])]
 PREDICTIONS = dg.AssetKey(["ml", "build_predictions"])
@@ -83,10 +91,13 @@ def build_predictions(
                 f" scored {new} new runs"
             )
         total = conn.execute("SELECT count(*) FROM ml.build_predictions").fetchone()[0]
+        version = table_version(conn, "ml.build_predictions")
     if not champions:
         context.log.info("no champion model yet: nothing scored (training registers one)")
         metadata["note"] = "no champion model yet"
-    return dg.MaterializeResult(metadata={"dagster/row_count": total, **metadata})
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": total, **metadata}, data_version=version
+    )
 
 
 @dg.asset(
@@ -109,6 +120,8 @@ def model_quality(
         rows = refresh_model_quality(
             conn, floors.duration_within_20pct_floor, floors.outcome_accuracy_floor
         )
+        # measured_at is when this build measured, not what it found
+        version = table_version(conn, "ml.model_quality", exclude=("measured_at",))
     lines = [
         "| model | version | predictor | runs | within 20% | accuracy | below floor | why |",
         "|---|---|---|---|---|---|---|---|",
@@ -130,7 +143,8 @@ def model_quality(
             "live_quality": dg.MetadataValue.md("\n".join(lines)),
             "below_floor": ", ".join(below) or "none",
             "serving": ", ".join(serving) or "none measured yet",
-        }
+        },
+        data_version=version,
     )
 
 
@@ -167,16 +181,25 @@ def _train_asset(name: str):
         except InsufficientData as exc:
             context.log.warning(f"{name}: training skipped: {exc}")
             return dg.MaterializeResult(metadata={"skipped": str(exc)})
-        registration = log_and_register(mlflow.client(), model)
+        client = mlflow.client()
+        registration = log_and_register(client, model)
         context.log.info(f"{name} v{registration.version}: {registration.reason}")
         if registration.baseline_version is not None:
             context.log.warning(
                 f"{name}: the baseline serves as version {registration.baseline_version}:"
                 f" {registration.serving_reason}"
             )
+        ui = models.mlflow_ui_url.rstrip("/")
+        experiment = client.get_run(registration.run_id).info.experiment_id
         metadata = {
+            "mlflow_run": dg.MetadataValue.url(
+                f"{ui}/#/experiments/{experiment}/runs/{registration.run_id}"
+            ),
             "mlflow_run_id": registration.run_id,
             "model_version": registration.version,
+            "mlflow_model_version": dg.MetadataValue.url(
+                f"{ui}/#/models/{name}/versions/{registration.version}"
+            ),
             "promoted": registration.promoted,
             "promotion": registration.reason,
             "champion_version": registration.champion_version or "none",
@@ -184,8 +207,10 @@ def _train_asset(name: str):
             "serving_reason": registration.serving_reason or "nothing serves",
             "trained_through": model.trained_through,
         }
-        metadata |= {f"eval_{k}": v for k, v in model.metrics.items() if v == v}
-        metadata |= {f"baseline_{k}": v for k, v in model.baseline.items() if v == v}
+        metadata |= {f"eval_{k}": readable_float(v) for k, v in model.metrics.items() if v == v}
+        metadata |= {
+            f"baseline_{k}": readable_float(v) for k, v in model.baseline.items() if v == v
+        }
         return dg.MaterializeResult(metadata=metadata)
 
     return _train

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dcicd_platform.assets.versions import ledger_version
 from dcicd_platform.ingest.landing import landing_name
 from dcicd_platform.ingest.loader import FileReport, discover, load_file
 from dcicd_platform.ingest.schema import ensure_raw_schema
@@ -70,11 +71,20 @@ def raw_events(
                 + (f" ({report.error})" if report.error else "")
             )
         total_events = conn.execute("SELECT count(*) FROM raw.events").fetchone()[0]
+        version = ledger_version(conn)
         hashes = [r.content_sha256 for r in reports if r.status == "loaded" and r.loaded]
         watched = conn.execute(_WATCHED_SQL, {"hashes": hashes}).fetchone()[0] if hashes else 0
     unreadable = [r for r in reports if r.status == "unreadable"]
     for r in unreadable:
         context.log.error(f"could not read {r.path}: {r.error}")
+    if unreadable and config.files:
+        # A file named to this run (the landing sensor's one file) that cannot be read fails
+        # the run, red in the UI as `dcicd ingest` exits 1. A scan of landing/ (the refresh)
+        # loads the others and goes on: one bad file must not stop every hourly refresh.
+        raise dg.Failure(
+            description="could not read " + "; ".join(f"{r.path}: {r.error}" for r in unreadable),
+            metadata={"report": dg.MetadataValue.md(report_table(reports))},
+        )
     return dg.MaterializeResult(
         metadata={
             "files": len(reports),
@@ -86,5 +96,6 @@ def raw_events(
             "watched_events": watched,
             "dagster/row_count": total_events,
             "report": dg.MetadataValue.md(report_table(reports) if reports else "no new files"),
-        }
+        },
+        data_version=version,
     )

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from dbt_like_sql import SqlModel, build_model, load_models
+from dcicd_platform.assets.versions import table_version
 from dcicd_platform.dora_summary import as_markdown, summary_rows
 from dcicd_platform.resources import DUCKDB_POOL, WarehouseResource
 
@@ -33,8 +34,9 @@ def sql_model_asset(model: SqlModel) -> dg.AssetsDefinition:
             metadata = {"dagster/row_count": rows}
             if model.table in PREVIEWS:
                 metadata |= PREVIEWS[model.table](conn)
+            version = table_version(conn, model.table)
         context.log.info(f"{model.table}: {rows} rows")
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, data_version=version)
 
     return _build
 

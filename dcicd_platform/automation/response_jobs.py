@@ -6,9 +6,13 @@ a critical service `approved: true`; a rerun takes the failed run's `run_key`) o
 rollback, from `dcicd approve ANOMALY_KEY`.
 """
 
+from datetime import UTC, datetime
+
 import dagster as dg
 
 from dcicd_platform.automation import responders
+from dcicd_platform.automation.actions_asset import actions_materialization
+from dcicd_platform.automation.actions_table import ensure_actions_table
 from dcicd_platform.resources import DUCKDB_POOL, SecretsResource, WarehouseResource
 
 
@@ -46,9 +50,19 @@ def response_op(
     )
     def _answer(context: dg.OpExecutionContext, config: config_class) -> str:
         warehouse: WarehouseResource = context.resources.warehouse
+        time_zone = context.resources.settings.load().reporting.time_zone
         with warehouse.get_connection() as conn:
             outcome = answer(conn, config, context.resources)
+            ensure_actions_table(conn)
+            audit = actions_materialization(
+                conn,
+                time_zone,
+                datetime.now(UTC),
+                decided=f"{outcome.action_id}: {outcome.decision}",
+            )
         context.log.info(f"{outcome.action_id}: {outcome.decision}: {outcome.reason}")
+        # ops/actions in the UI: the audit with the day's decisions, at every decision.
+        context.log_event(audit)
         context.add_output_metadata({"decision": outcome.decision, "reason": outcome.reason})
         return outcome.decision
 
