@@ -119,10 +119,11 @@ def approve(home: Home, anomaly_key: str) -> str:
     the CLI); returns the rollback's decision, raises RunFailed if the run failed."""
     import dagster as dg
 
+    from dcicd_platform.automation.interventions import operator
     from dcicd_platform.definitions import build_definitions
 
     job = build_definitions(home).resolve_job_def("rollback")
-    config = {"anomaly_key": anomaly_key, "approved": True}
+    config = {"anomaly_key": anomaly_key, "approved": True, "approved_by": operator()}
     with dg.DagsterInstance.get() as instance:
         run = job.execute_in_process(
             run_config={"ops": {"roll_back_deployment": {"config": config}}, **QUIET},

@@ -62,6 +62,10 @@ class Status:
     pull_requests: dict | None = None  # the organisation's cycle over 30 days (reading.py)
     # Per source: (source, newest received_at or None, minutes since, minutes allowed).
     sources: list[tuple] = field(default_factory=list)
+    # The automation's switches and autonomy scorecard (automation/scorecard.py).
+    switches: dict = field(default_factory=dict)
+    autonomy: object = None
+    anomalies_acknowledged: int = 0
 
     @property
     def dora_score(self) -> float | None:
@@ -85,10 +89,14 @@ class Status:
 
 
 def read_status(
-    conn, now: datetime | None = None, max_lag_minutes: dict[str, int] | None = None
+    conn,
+    now: datetime | None = None,
+    max_lag_minutes: dict[str, int] | None = None,
+    config=None,
 ) -> Status:
     """Everything the screen shows, each part only if its table exists yet; max_lag_minutes:
-    the minutes each source may lag (freshness.max_lag_minutes; default: the built-in)."""
+    the minutes each source may lag (freshness.max_lag_minutes; default: the built-in);
+    config: the platform configuration the switches are read against (default: built-in)."""
     now = now or datetime.now(UTC)
     tables = existing_tables(conn)
     status = Status(time_zone=reporting_zone(conn))
@@ -139,6 +147,7 @@ def read_status(
             "SELECT count(*) FROM ops.actions WHERE decision = 'pending_approval'"
         ).fetchall()[0][0]
     status.models = _models(conn, tables)
+    _read_autonomy(conn, status, tables, now, config)
     if "marts.ci_cost_daily" in tables and "config.services" in tables:
         status.costs = conn.execute(
             """WITH month AS (SELECT date_trunc('month', max(day))::DATE AS first,
@@ -153,6 +162,29 @@ def read_status(
             FROM spent, month m ORDER BY budget IS NULL, spent DESC"""
         ).fetchall()
     return status
+
+
+def _read_autonomy(conn, status: Status, tables: set[str], now: datetime, config) -> None:
+    """The switches, the autonomy scorecard, and how many open anomalies were acknowledged."""
+    from dcicd_platform.automation.interventions import switches
+    from dcicd_platform.automation.scorecard import read_scorecard
+    from dcicd_platform.config import PlatformConfig
+    from dcicd_platform.reading import acknowledged_open_anomalies
+
+    config = config or PlatformConfig()
+    status.switches = switches(conn, config)
+    status.autonomy = read_scorecard(conn, now, config.monitoring.scorecard_days)
+    if "ml.anomalies" in tables:
+        status.anomalies_acknowledged = acknowledged_open_anomalies(conn)
+
+
+def _autonomy_lines(status: Status, style) -> list[str]:
+    from dcicd_platform.automation.scorecard import scorecard_lines, switch_line
+
+    lines = [switch_line(status.switches, style)] if status.switches else []
+    if status.autonomy is not None:
+        lines += ["", *scorecard_lines(status.autonomy, style)]
+    return lines
 
 
 def _sources(
@@ -275,6 +307,7 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
         style(f"Automation: mode {mode}", bold=True)
         + f"   actions today: {acted}   pending approval: {status.pending_approval}"
     )
+    lines += _autonomy_lines(status, style)
     lines.append("")
     lines.append(style("Recent production deployments", bold=True))
     zone = ZoneInfo(status.time_zone)
@@ -292,6 +325,11 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
         style(f"Anomalies open: {sum(counts.values())}", bold=True)
         + f"   ({counts.get('critical', 0)} critical, {counts.get('warning', 0)} warning,"
         f" {counts.get('info', 0)} info)"
+        + (
+            f"   {status.anomalies_acknowledged} acknowledged"
+            if status.anomalies_acknowledged
+            else ""
+        )
     )
     for severity, kind, explanation in status.worst_anomalies:
         text = explanation if len(explanation) <= 96 else explanation[:95] + "…"
