@@ -110,7 +110,8 @@ def run_automation(home: Home) -> list[tuple[str, str, str]]:
                 raise_on_error=False,
             )
             decision = run.output_for_node(list(job.graph.node_dict)[0]) if run.success else "error"
-            done.append((request.job_name, request.tags.get("dcicd/anomaly", ""), decision))
+            subject = request.tags.get("dcicd/anomaly") or request.tags.get("dcicd/alert", "")
+            done.append((request.job_name, subject, decision))
     return done
 
 
