@@ -545,6 +545,19 @@ def test_acknowledgements_are_audited_and_counted_in_the_scorecard(conn):
     # anomalies seen in 30 days: a, b, c, d, e; a (its rollback), c (approved) and e
     # (acknowledged) had a person: b and d did not
     assert (card.anomalies_seen, card.anomalies_hands_off) == (5, 2)
+    # the weekly review's rows: the 30 days to the end of this week
+    from dcicd_platform.report.figures import _autonomy
+
+    monday = (NOW - timedelta(days=NOW.weekday())).date()
+    rows = {r["figure"]: r for r in _autonomy(conn, monday + timedelta(days=6), "UTC")}
+    assert rows["self-healing success rate"]["value"] == "50% (1 of 2 re-runs passed)"
+    assert rows["rollback decision accuracy"] == {
+        "figure": "rollback decision accuracy",
+        "value": "67%",
+        "target": "> 90%",
+        "met": False,
+    }
+    assert rows["anomalies handled without a person"]["value"] == "40% (2 of 5)"
     # audited: who, when, why
     assert conn.execute(
         "SELECT anomaly_key, occurrence, action_id, false_alarm, note, done_by"
