@@ -374,10 +374,11 @@ def status() -> None:
     from dcicd_platform.resources import WarehouseBusy, read_only_connection
     from dcicd_platform.status import read_status, render_status
 
-    lags = load_config().freshness.max_lag_minutes.model_dump()  # checked before any command
+    config = load_config()  # checked before any command
+    lags = config.freshness.max_lag_minutes.model_dump()
     try:
         with read_only_connection(Home.from_env().warehouse) as conn:
-            current = read_status(conn, max_lag_minutes=lags)
+            current = read_status(conn, max_lag_minutes=lags, config=config)
             note = conn.dcicd_source == "snapshot"
     except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
         _fail(str(exc))
@@ -462,6 +463,69 @@ def _as_typed(path: Path) -> Path:
         return path.relative_to(Path.cwd())
     except ValueError:
         return path
+
+
+def _write_interventions(home: Home, act):
+    """Run act(conn) on the warehouse's writer (it waits while a refresh holds the file)."""
+    import duckdb
+
+    from dcicd_platform.resources import warehouse_resource
+
+    if not home.warehouse.exists():
+        _fail(f"no warehouse at {home.warehouse} yet: run dcicd refresh first")
+    try:
+        with warehouse_resource(home.warehouse).get_connection() as conn:
+            return act(conn)
+    except duckdb.Error as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.argument("key")
+@click.option("--false-alarm", is_flag=True, help="It should not have been raised (or done).")
+@click.option("--note", default=None, help="Why, for the audit.")
+def ack(key: str, false_alarm: bool, note: str | None) -> None:
+    """Acknowledge an open anomaly (ANOMALY_KEY), or mark a rollback (its action id,
+    rollback:ANOMALY_KEY) a false alarm; audited in ops.interventions with who and when.
+    An acknowledged anomaly leaves "Anomalies open" in dcicd status."""
+    from dcicd_platform.automation.interventions import acknowledge, operator
+
+    who = operator()
+
+    def act(conn):
+        try:
+            return acknowledge(conn, key, false_alarm=false_alarm, note=note, done_by=who)
+        except (LookupError, ValueError) as exc:
+            _fail(str(exc.args[0]))
+
+    done = _write_interventions(_home(), act)
+    what = done.action_id or f"{done.anomaly_key} (occurrence {done.occurrence})"
+    click.echo(f"acknowledged {what}" + (" as a false alarm" if false_alarm else "") + f" by {who}")
+
+
+@main.command()
+@click.argument(
+    "capability",
+    type=click.Choice(["predictions", "alerts", "rollbacks", "reruns", "model_rollbacks"]),
+)
+@click.argument("mode", type=click.Choice(["off", "shadow", "live", "config"]))
+@click.option("--note", default=None, help="Why, for the audit.")
+def switch(capability: str, mode: str, note: str | None) -> None:
+    """Switch one capability off, to shadow or live at once, without a deploy or restart
+    (`config`: back to automation.capabilities in the configuration). automation.mode stays
+    the ceiling of alerts, rollbacks, reruns and model_rollbacks. Audited in ops.interventions."""
+    from dcicd_platform.automation.interventions import operator, set_switch, switches
+    from dcicd_platform.config import load_config
+
+    who = operator()
+
+    def act(conn):
+        set_switch(conn, capability, None if mode == "config" else mode, done_by=who, note=note)
+        return switches(conn, load_config())[capability]
+
+    now = _write_interventions(_home(), act)
+    capped = f" (capped by automation.mode {now.mode})" if now.capped_by_mode else ""
+    click.echo(f"{capability}: {now.mode}{capped}, switched by {who}")
 
 
 def _add_stages(stages: dict[str, float], part: dict[str, float]) -> None:

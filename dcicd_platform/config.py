@@ -118,6 +118,9 @@ class AnomalyThresholds(_Strict):
     """When a deviation is worth raising, for the anomaly detectors."""
 
     min_severity_to_alert: Severity = "warning"
+    # a model version at or above its floor (models.*_floor, critical under it) but under this
+    # live quality is a warning (the rollout strategy: 70% critical, 70% to 80% warning)
+    model_quality_warning_below: float = Field(default=0.80, ge=0, le=1)
     build_duration_ratio: float = Field(default=1.5, gt=1)
     # A successful run is slow above this one-sided conformal bound of its predicted duration
     # (ml/intervals.py): about 1 - level of normal runs are flagged. Applied when a run is scored.
@@ -175,18 +178,69 @@ class RollbackBackend(_Strict):
         return self
 
 
+Channel = Literal["pagerduty", "slack", "webhook"]
+Mode = Literal["off", "shadow", "live"]
+
+
+def _off_is_off(value: object) -> object:
+    """YAML 1.1 reads a bare `off` as false: a mode written `off` is the mode off."""
+    return "off" if value is False else value
+
+
+class Routes(_Strict):
+    """The channels an alert of each severity goes to (the rollout strategy: critical pages
+    and posts, a warning only posts, info stays in `dcicd status` and the weekly review). A
+    channel whose secret or URL is not set is skipped."""
+
+    critical: list[Channel] = Field(default_factory=lambda: ["pagerduty", "slack", "webhook"])
+    warning: list[Channel] = Field(default_factory=lambda: ["slack", "webhook"])
+    info: list[Channel] = Field(default_factory=list)
+
+
 class Alerts(_Strict):
     """Where alerts go, besides Slack (DCICD_SLACK_WEBHOOK_URL) and PagerDuty
     (DCICD_PAGERDUTY_ROUTING_KEY) when those are set in the environment."""
 
     webhook_url: str | None = None
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    routes: Routes = Field(default_factory=Routes)
+    kind_routes: dict[str, dict[Severity, list[Channel]]] = Field(
+        # a cost anomaly is a warning in the rollout strategy's catalogue, however far over
+        default_factory=lambda: {"ci_cost": {"critical": ["slack", "webhook"]}},
+        description="Per alert kind (an anomaly kind, or run_failure, storage, rollback_failed, "
+        "health_score, false_positive_rate), the channels of a severity, over `routes`.",
+    )
+
+    def route(self, kind: str, severity: str) -> list[str]:
+        """The channels an alert of this kind and severity goes to (sent in the order Slack,
+        PagerDuty, webhook)."""
+        by_kind = self.kind_routes.get(kind, {})
+        if severity in by_kind:
+            return list(by_kind[severity])
+        return list(getattr(self.routes, severity, self.routes.warning))
+
+
+class Capabilities(_Strict):
+    """Each capability's own mode (`dcicd switch` overrides it without a deploy). The
+    automation's mode is the ceiling of the four that act outside the platform: an alert,
+    rollback, re-run or model rollback is only live when both say live. Predictions stay
+    inside the platform and follow their own switch only."""
+
+    predictions: Mode = "live"
+    alerts: Mode = "live"
+    rollbacks: Mode = "live"
+    reruns: Mode = "live"
+    model_rollbacks: Mode = "live"
+
+    _modes = field_validator("*", mode="before")(_off_is_off)
 
 
 class Automation(_Strict):
     """Guardrails of the automation that rolls back and pages."""
 
-    mode: Literal["off", "shadow", "live"] = "shadow"
+    mode: Mode = "shadow"
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+    _mode = field_validator("mode", mode="before")(_off_is_off)
     max_rollbacks_per_service_per_day: int = Field(default=3, ge=0)
     rollback_window_minutes: int = Field(default=30, ge=0)
     critical_services_need_approval: bool = True
@@ -374,6 +428,27 @@ class Monitoring(_Strict):
         gt=0,
         le=100,
         description="Alert when the disk holding the warehouse is at least this full (percent).",
+    )
+    health_score_alert_below: float = Field(
+        default=80,
+        ge=0,
+        le=100,
+        description="A critical alert while the health score of `dcicd status` is under this.",
+    )
+    false_positive_rate_alert_above: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description="A warning while a detector kind's live false-positive rate (anomalies an "
+        "operator marked a false alarm, of those seen in the last `scorecard_days`) is over this.",
+    )
+    false_positive_min_anomalies: int = Field(
+        default=10,
+        ge=1,
+        description="A kind's false-positive rate is judged once it raised at least this many.",
+    )
+    scorecard_days: int = Field(
+        default=30, ge=1, description="The window of the autonomy scorecard and its rates."
     )
 
 

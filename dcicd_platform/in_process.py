@@ -110,7 +110,8 @@ def run_automation(home: Home) -> list[tuple[str, str, str]]:
                 raise_on_error=False,
             )
             decision = run.output_for_node(list(job.graph.node_dict)[0]) if run.success else "error"
-            done.append((request.job_name, request.tags.get("dcicd/anomaly", ""), decision))
+            subject = request.tags.get("dcicd/anomaly") or request.tags.get("dcicd/alert", "")
+            done.append((request.job_name, subject, decision))
     return done
 
 
@@ -119,10 +120,11 @@ def approve(home: Home, anomaly_key: str) -> str:
     the CLI); returns the rollback's decision, raises RunFailed if the run failed."""
     import dagster as dg
 
+    from dcicd_platform.automation.interventions import operator
     from dcicd_platform.definitions import build_definitions
 
     job = build_definitions(home).resolve_job_def("rollback")
-    config = {"anomaly_key": anomaly_key, "approved": True}
+    config = {"anomaly_key": anomaly_key, "approved": True, "approved_by": operator()}
     with dg.DagsterInstance.get() as instance:
         run = job.execute_in_process(
             run_config={"ops": {"roll_back_deployment": {"config": config}}, **QUIET},

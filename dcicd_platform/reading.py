@@ -65,23 +65,38 @@ def ci_weekly(conn, first: date, last: date) -> list[dict]:
     )
 
 
+def unacknowledged_condition(conn) -> str:
+    """The condition on ml.anomalies of an occurrence no operator acknowledged (`dcicd ack`)."""
+    from dcicd_platform.automation.interventions import unacknowledged_sql
+
+    return unacknowledged_sql(conn)
+
+
 def open_anomaly_counts(conn) -> dict[tuple[str, str], int]:
-    """How many anomalies are open (not cleared), by (kind, severity)."""
+    """How many anomalies are open (not cleared, not acknowledged), by (kind, severity)."""
     return {
         (kind, severity): n
         for kind, severity, n in conn.execute(
             "SELECT kind, severity, count(*) FROM ml.anomalies WHERE cleared_at IS NULL"
-            " GROUP BY ALL"
+            f" AND {unacknowledged_condition(conn)} GROUP BY ALL"
         ).fetchall()
     }
 
 
+def acknowledged_open_anomalies(conn) -> int:
+    """How many anomalies not cleared an operator acknowledged (left out of the open ones)."""
+    return conn.execute(
+        "SELECT count(*) FROM ml.anomalies WHERE cleared_at IS NULL"
+        f" AND NOT ({unacknowledged_condition(conn)})"
+    ).fetchone()[0]
+
+
 def worst_open_anomalies(conn, limit: int) -> list[tuple[str, str, str]]:
-    """The open anomalies most in need of a look, (severity, kind, explanation): critical
-    first, then warning, then info, the latest first within each."""
+    """The open (not acknowledged) anomalies most in need of a look, (severity, kind,
+    explanation): critical first, then warning, then info, the latest first within each."""
     return conn.execute(
         "SELECT severity, kind, explanation FROM ml.anomalies WHERE cleared_at IS NULL"
-        f" ORDER BY {BY_SEVERITY}, detected_at DESC LIMIT ?",
+        f" AND {unacknowledged_condition(conn)} ORDER BY {BY_SEVERITY}, detected_at DESC LIMIT ?",
         [limit],
     ).fetchall()
 

@@ -76,6 +76,10 @@ class Status:
     pull_requests: dict | None = None  # the organisation's cycle over 30 days (reading.py)
     # Per source: (source, newest received_at or None, minutes since, minutes allowed).
     sources: list[tuple] = field(default_factory=list)
+    # The automation's switches and autonomy scorecard (automation/scorecard.py).
+    switches: dict = field(default_factory=dict)
+    autonomy: object = None
+    anomalies_acknowledged: int = 0
 
     @property
     def dora_score(self) -> float | None:
@@ -99,10 +103,14 @@ class Status:
 
 
 def read_status(
-    conn, now: datetime | None = None, max_lag_minutes: dict[str, int] | None = None
+    conn,
+    now: datetime | None = None,
+    max_lag_minutes: dict[str, int] | None = None,
+    config=None,
 ) -> Status:
     """Everything the screen shows, each part only if its table exists yet; max_lag_minutes:
-    the minutes each source may lag (freshness.max_lag_minutes; default: the built-in)."""
+    the minutes each source may lag (freshness.max_lag_minutes; default: the built-in);
+    config: the platform configuration the switches are read against (default: built-in)."""
     now = now or datetime.now(UTC)
     tables = existing_tables(conn)
     status = Status(time_zone=reporting_zone(conn), now=now)
@@ -166,6 +174,7 @@ def read_status(
             "SELECT count(*) FROM ops.actions WHERE decision = 'pending_approval'"
         ).fetchall()[0][0]
     status.models = _models(conn, tables)
+    _read_autonomy(conn, status, tables, now, config)
     if "marts.ci_cost_daily" in tables and "config.services" in tables:
         status.costs = conn.execute(COSTS_SQL, [today]).fetchall()
     return status
@@ -227,27 +236,52 @@ def _ci(conn, tables: set[str], through: date, zone: str) -> dict | None:
 
 
 def _anomalies(conn, status: Status, now: datetime) -> None:
-    """Open anomalies by severity, those of the last 24 hours apart (a future-dated one is
-    new), the oldest's date, and the three most in need of a look: new before old, then
-    critical, warning, info, the latest first."""
+    """Open anomalies (not cleared, not acknowledged) by severity, those of the last 24 hours
+    apart (a future-dated one is new), the oldest's date, and the three most in need of a
+    look: new before old, then critical, warning, info, the latest first."""
+    from dcicd_platform.reading import unacknowledged_condition
+
     since = now - timedelta(hours=24)
+    open_ = f"cleared_at IS NULL AND {unacknowledged_condition(conn)}"
     for severity, new, n in conn.execute(
-        "SELECT severity, detected_at >= ?, count(*) FROM ml.anomalies"
-        " WHERE cleared_at IS NULL GROUP BY ALL",
+        f"SELECT severity, detected_at >= ?, count(*) FROM ml.anomalies WHERE {open_} GROUP BY ALL",
         [since],
     ).fetchall():
         status.anomalies_open[severity] = status.anomalies_open.get(severity, 0) + n
         if new:
             status.anomalies_new[severity] = n
     status.oldest_open = conn.execute(
-        "SELECT min(detected_at) FROM ml.anomalies WHERE cleared_at IS NULL"
+        f"SELECT min(detected_at) FROM ml.anomalies WHERE {open_}"
     ).fetchone()[0]
     status.worst_anomalies = conn.execute(
         "SELECT severity, kind, explanation, detected_at FROM ml.anomalies"
-        f" WHERE cleared_at IS NULL ORDER BY detected_at < ?, {BY_SEVERITY}, detected_at DESC"
+        f" WHERE {open_} ORDER BY detected_at < ?, {BY_SEVERITY}, detected_at DESC"
         " LIMIT 3",
         [since],
     ).fetchall()
+
+
+def _read_autonomy(conn, status: Status, tables: set[str], now: datetime, config) -> None:
+    """The switches, the autonomy scorecard, and how many open anomalies were acknowledged."""
+    from dcicd_platform.automation.interventions import switches
+    from dcicd_platform.automation.scorecard import read_scorecard
+    from dcicd_platform.config import PlatformConfig
+    from dcicd_platform.reading import acknowledged_open_anomalies
+
+    config = config or PlatformConfig()
+    status.switches = switches(conn, config)
+    status.autonomy = read_scorecard(conn, now, config.monitoring.scorecard_days)
+    if "ml.anomalies" in tables:
+        status.anomalies_acknowledged = acknowledged_open_anomalies(conn)
+
+
+def _autonomy_lines(status: Status, style) -> list[str]:
+    from dcicd_platform.automation.scorecard import scorecard_lines, switch_line
+
+    lines = [switch_line(status.switches, style)] if status.switches else []
+    if status.autonomy is not None:
+        lines += ["", *scorecard_lines(status.autonomy, style)]
+    return lines
 
 
 def _sources(
@@ -427,7 +461,12 @@ def _anomaly_lines(status: Status, style) -> list[str]:
     )
     lines = [
         style(f"Anomalies open: {sum(counts.values())}", bold=True)
-        + f"   new in the last 24 h: {sum(new.values())} ({_severities(new)})",
+        + f"   new in the last 24 h: {sum(new.values())} ({_severities(new)})"
+        + (
+            f"   {status.anomalies_acknowledged} acknowledged"
+            if status.anomalies_acknowledged
+            else ""
+        ),
         f"  older, still open: {sum(older.values())} ({_severities(older)}){oldest}",
     ]
     for severity, kind, explanation, detected_at in status.worst_anomalies:
@@ -482,6 +521,7 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
         lines.append(_sources_line(status, style))
     lines.append("")
     lines += _actions_lines(status, style)
+    lines += _autonomy_lines(status, style)
     lines.append("")
     lines.append(style("Recent production deployments", bold=True))
     zone = ZoneInfo(status.time_zone)

@@ -278,3 +278,37 @@ def test_a_changed_threshold_judges_all_history_again(demo, tmp_path):
         counts, _ = detect_and_store(conn, stricter, 30)
         assert counts["new"] > 0
         assert open_anomalies(conn) == judged_whole(conn, stricter)
+
+
+def test_predictions_not_live_judge_slow_builds_as_before_any_model(demo, tmp_path):
+    """`dcicd switch predictions shadow`: runs are still scored, but the slow-build judgement
+    ignores their bounds (trailing medians, as before any model) until they are live again."""
+    import shutil
+
+    from ml.anomaly.detect import detect_and_store
+    from ml.scoring import PREDICTIONS_DDL
+
+    path, _ = demo
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(path, warehouse)
+    slow_runs = (
+        "SELECT entity_key FROM ml.anomalies WHERE kind = 'build_duration'"
+        " AND cleared_at IS NULL AND entity_key IN (SELECT run_key FROM ml.build_predictions)"
+    )
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(PREDICTIONS_DDL)
+        # 20 successful runs, each over the bound its prediction set
+        conn.execute(
+            "INSERT INTO ml.build_predictions (run_key, model_name, model_version,"
+            " predicted_duration_s, slow_above_s, scored_at, predictor)"
+            " SELECT run_key, 'build_duration', '1', duration_s / 2, duration_s / 1.5, now(),"
+            " 'lightgbm' FROM core.pipeline_runs WHERE status = 'completed'"
+            " AND conclusion = 'success' ORDER BY run_key LIMIT 20"
+        )
+        detect_and_store(conn, AnomalyThresholds(), 30, use_predictions=False)
+        ignored = {k for (k,) in conn.execute(slow_runs).fetchall()}
+        detect_and_store(conn, AnomalyThresholds(), 30, use_predictions=True)
+        used = {k for (k,) in conn.execute(slow_runs).fetchall()}
+        assert len(used) == 20 and len(ignored) < 20
+        detect_and_store(conn, AnomalyThresholds(), 30, use_predictions=False)  # shadow again
+        assert {k for (k,) in conn.execute(slow_runs).fetchall()} == ignored

@@ -223,6 +223,7 @@ def test_the_sensor_requests_one_run_per_new_anomaly(tmp_path):
         ("rollback", "rollback:deployment_health:1"),
         ("alert", "alert:deployment_health:2"),  # a warning alerts (min severity: warning)
         ("model_rollback", "model_rollback:model_accuracy:1"),
+        ("alert", "alert:model_accuracy:1"),  # the alert catalogue: a model under 70% pages
         ("alert", "resolve:ci_cost:gone"),
     }  # the info and the 3-day-old anomalies ask for nothing
     # The most urgent first, and so tagged for the daemon's queue: a rollback races its window.
@@ -251,7 +252,7 @@ def test_live_alerts_go_to_slack_and_pagerduty_and_resolve(tmp_path, hook, monke
         conn.execute(ANOMALIES_DDL)
         conn.execute(
             "INSERT INTO ml.anomalies (anomaly_key, kind, severity, service, explanation)"
-            " VALUES ('ci_cost:1', 'ci_cost', 'warning', 'checkout', 'CI cost up 4x')"
+            " VALUES ('failure_rate:1', 'failure_rate', 'critical', 'checkout', 'CI fails 4x')"
         )
 
     def run(mode: str, resolve: bool = False) -> str:
@@ -262,7 +263,9 @@ def test_live_alerts_go_to_slack_and_pagerduty_and_resolve(tmp_path, hook, monke
             result = defs.resolve_job_def("alert").execute_in_process(
                 run_config={
                     "ops": {
-                        "send_alert": {"config": {"anomaly_key": "ci_cost:1", "resolve": resolve}}
+                        "send_alert": {
+                            "config": {"anomaly_key": "failure_rate:1", "resolve": resolve}
+                        }
                     }
                 },
                 instance=instance,

@@ -178,6 +178,7 @@ def test_refresh_builds_core_tables(loaded, home):
 
 # Arguments each command needs to get as far as reading the configuration.
 ARGUMENTS = {
+    "ack": ["deployment_health:0123456789abcdef", "--false-alarm"],
     "act": [],
     "approve": ["deployment_health:0123456789abcdef"],
     "demo": [],
@@ -188,6 +189,7 @@ ARGUMENTS = {
     "refresh": [],
     "serve": [],
     "status": [],
+    "switch": ["rollbacks", "off"],
 }
 BAD_FILES = {
     "unknown key": ("automation:\n  moed: live\n", "automation.moed: unknown key"),

@@ -359,7 +359,14 @@ def test_anomalies_are_watched_every_five_minutes(tmp_path):
     assert {"ml/anomalies", "core/health_samples", "marts/production_deployments"} <= selected
     assert not selected & {"raw/events", "ml/build_duration_model", "ml/build_outcome_model"}
     sensor = defs.resolve_sensor_def("anomaly_actions")  # it acts on what watch finds
-    assert {t.job_name for t in sensor.targets} == {"rollback", "alert", "model_rollback", "rerun"}
+    # and on the alert catalogue's conditions (platform_alert: health score, false positives)
+    assert {t.job_name for t in sensor.targets} == {
+        "rollback",
+        "alert",
+        "model_rollback",
+        "rerun",
+        "platform_alert",
+    }
 
 
 def test_the_weekly_review_is_written_on_mondays_and_not_hourly(tmp_path):

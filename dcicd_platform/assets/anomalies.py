@@ -30,11 +30,15 @@ READS = sorted({WRITTEN_BY.get(table, table) for sql in DETECTOR_SQL for table i
 def anomalies(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.MaterializeResult:
+    from dcicd_platform.automation.interventions import effective_mode
+
     config = settings.load()
     with warehouse.get_connection() as conn:
+        # predictions feed the slow-build judgement only while they are live (`dcicd switch`)
+        use_predictions = effective_mode(conn, config, "predictions") == "live"
         # what changed since the last run, judged again; the rest stands
         counts, _ = detect_and_store(
-            conn, config.anomalies, config.automation.rollback_window_minutes
+            conn, config.anomalies, config.automation.rollback_window_minutes, use_predictions
         )
         by_kind = conn.execute(
             "SELECT kind, severity, count(*) FROM ml.anomalies WHERE cleared_at IS NULL"

@@ -66,12 +66,19 @@ def build_predictions(
     mlflow: MlflowResource,
     settings: SettingsResource,
 ) -> dg.MaterializeResult:
+    from dcicd_platform.automation.interventions import effective_mode
     from ml.features import features_from_warehouse
     from ml.scoring import PREDICTIONS_DDL, predictions, store, unscored
     from ml.serving import record_serving
 
     # The slow-build bound is set when a run is scored, at the level configured then.
-    level = settings.load().anomalies.build_duration_level
+    config = settings.load()
+    level = config.anomalies.build_duration_level
+    with warehouse.get_connection() as conn:
+        switched_off = effective_mode(conn, config, "predictions") == "off"
+    if switched_off:  # `dcicd switch predictions off`: no run is scored until switched back
+        context.log.info("predictions are switched off: no run scored")
+        return dg.MaterializeResult(metadata={"note": "predictions switched off"})
     champions, servings = _champions(mlflow, context.log)
     metadata = {}
     with warehouse.get_connection() as conn:

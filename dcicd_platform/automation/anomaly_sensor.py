@@ -1,9 +1,12 @@
 """The sensor that turns anomalies into actions: rollback, alert or model rollback.
 
-A critical deployment_health anomaly asks for a rollback, a model_accuracy anomaly for a model
-rollback, any other anomaly at or above `anomalies.min_severity_to_alert` for an alert; an
+A critical deployment_health anomaly asks for a rollback, a critical model_accuracy anomaly
+for a model rollback and an alert, any other anomaly at or above
+`anomalies.min_severity_to_alert` for an alert (routed by its kind and severity); an
 alert whose anomaly cleared, for its resolution; a failed GitHub run whose failed jobs are all
-known flakes, for a re-run of those jobs (self-healing). Only
+known flakes, for a re-run of those jobs (self-healing); the alert catalogue's conditions on
+the platform as a whole (health score, false-positive rates: catalogue.py), for a platform
+alert or its resolution. Only
 anomalies detected within `automation.act_on_anomalies_within_hours` are acted on (older ones
 are history), and the run key (job and the anomaly's occurrence) makes each act at most once:
 an anomaly that cleared and came back is a new occurrence, alerted (and resolved) again. It
@@ -23,8 +26,10 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from dbt_like_sql.catalog import existing_tables
+from dcicd_platform.automation.catalogue import catalogue_runs
 from dcicd_platform.automation.responders import flaky_failures, occurrence_key
 from dcicd_platform.automation.response_jobs import OP_OF, alert, model_rollback, rerun, rollback
+from dcicd_platform.automation.self_watch import platform_alert
 from dcicd_platform.automation.watch_trigger import new_materializations
 from dcicd_platform.resources import HomeResource, SettingsResource, read_only_connection
 
@@ -33,7 +38,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 # What runs first when many are asked for at once: a rollback is racing its window. The
 # daemon's queue honours `dagster/priority` (higher first); `dcicd act` runs them in this order.
-PRIORITY = {"rollback": 10, "model_rollback": 5, "alert": 0, "rerun": -5}
+PRIORITY = {"rollback": 10, "model_rollback": 5, "alert": 0, "platform_alert": 0, "rerun": -5}
 
 
 def _by_urgency(requests: list[dg.RunRequest]) -> list[dg.RunRequest]:
@@ -44,14 +49,17 @@ def _by_urgency(requests: list[dg.RunRequest]) -> list[dg.RunRequest]:
     return sorted(prioritized, key=lambda r: -PRIORITY[r.job_name])
 
 
-def job_for(kind: str, severity: str, min_severity: str) -> str | None:
+def jobs_for(kind: str, severity: str, min_severity: str) -> list[str]:
+    """What an anomaly asks for: a critical unhealthy deployment a rollback; a model under its
+    floor a model rollback and (the alert catalogue) a critical alert; any other anomaly at or
+    above min_severity an alert."""
     if kind == "deployment_health" and severity == "critical":
-        return "rollback"
-    if kind == "model_accuracy":
-        return "model_rollback"
+        return ["rollback"]
+    if kind == "model_accuracy" and severity == "critical":
+        return ["model_rollback", "alert"]
     if SEVERITY_RANK[severity] >= SEVERITY_RANK[min_severity]:
-        return "alert"
-    return None
+        return ["alert"]
+    return []
 
 
 def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest]:
@@ -65,17 +73,15 @@ def planned_runs(conn, min_severity: str, since: datetime) -> list[dg.RunRequest
     ).fetchall()
     requests = []
     for key, kind, severity, service, occurrence in rows:
-        job = job_for(kind, severity, min_severity)
-        if job is None:
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{job}:{occurrence_key(key, occurrence)}",
-                job_name=job,
-                run_config={"ops": {OP_OF[job]: {"config": {"anomaly_key": key}}}},
-                tags={"dcicd/anomaly": key, "dcicd/service": service or ""},
+        for job in jobs_for(kind, severity, min_severity):
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{job}:{occurrence_key(key, occurrence)}",
+                    job_name=job,
+                    run_config={"ops": {OP_OF[job]: {"config": {"anomaly_key": key}}}},
+                    tags={"dcicd/anomaly": key, "dcicd/service": service or ""},
+                )
             )
-        )
     return _by_urgency(requests + _resolutions(conn, tables) + _reruns(conn, tables, since))
 
 
@@ -137,7 +143,7 @@ FULL_PASS_SECONDS = 60
 
 
 @dg.sensor(
-    jobs=[rollback, alert, model_rollback, rerun],
+    jobs=[rollback, alert, model_rollback, rerun, platform_alert],
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Acts on new anomalies within the guardrails (mode, window, cap, approval): "
@@ -162,6 +168,7 @@ def anomaly_actions(
     since = datetime.now(UTC) - timedelta(hours=config.automation.act_on_anomalies_within_hours)
     with read_only_connection(warehouse) as conn:
         requests = planned_runs(conn, config.anomalies.min_severity_to_alert, since)
+        requests = _by_urgency(requests + catalogue_runs(conn, config))
         live = conn.dcicd_source == "live"
     if latest and live:
         seen = latest[0].storage_id

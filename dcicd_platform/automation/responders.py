@@ -19,6 +19,7 @@ from dbt_like_sql.catalog import fetch_dicts
 from dcicd_platform.automation import actions
 from dcicd_platform.automation.actions_table import ensure_actions_table
 from dcicd_platform.automation.guardrails import PastRollback, RollbackRequest, decide
+from dcicd_platform.automation.interventions import effective_mode, record
 from dcicd_platform.config import PlatformConfig
 
 
@@ -95,10 +96,14 @@ def _unless_live(
     return _record(conn, kind, subject, mode, decision, f"mode {mode}: {what}", now, target)
 
 
-def _begin(conn, config: PlatformConfig, now: datetime | None) -> tuple[datetime, str]:
-    """Every responder's start: the audit table exists; the decision's time and mode."""
+def _begin(
+    conn, config: PlatformConfig, now: datetime | None, capability: str
+) -> tuple[datetime, str]:
+    """Every responder's start: the audit table exists; the decision's time and the mode of
+    its capability at this moment (its switch, the configuration, automation.mode's ceiling:
+    interventions.py), read at every decision so a switch needs no restart."""
     ensure_actions_table(conn)
-    return now or datetime.now(UTC), config.automation.mode
+    return now or datetime.now(UTC), effective_mode(conn, config, capability)
 
 
 def load_anomaly(conn, anomaly_key: str) -> dict:
@@ -176,10 +181,13 @@ def respond_rollback(
     secrets: Secrets = Secrets(),
     now: datetime | None = None,
     backend=None,
+    approved_by: str | None = None,
 ) -> Outcome:
     """Roll back the deployment a critical deployment_health anomaly names, if the guardrails
-    allow; record the decision either way."""
-    now, mode = _begin(conn, config, now)
+    allow; record the decision either way (an approval as an intervention too, with who gave
+    it). A failed request, or a decision stopped by the breaker, raises the critical
+    `rollback_failed` alert."""
+    now, mode = _begin(conn, config, now, "rollbacks")
     anomaly = load_anomaly(conn, anomaly_key)
     target, deployed_at = rollback_target(conn, anomaly)
     if target is None:
@@ -196,11 +204,22 @@ def respond_rollback(
         s.name == target.service and s.criticality == "critical" for s in config.services
     )
     request = RollbackRequest(anomaly_key, target.service, deployed_at, now, critical, approved)
-    decision = decide(request, rollback_history(conn), config.automation)
+    rules = config.automation.model_copy(update={"mode": mode})
+    decision = decide(request, rollback_history(conn), rules)
     where = f"{target.repo} {target.environment} -> {target.good_sha[:8]}"
+    if approved and decision.outcome in ("execute", "shadow"):
+        record(
+            conn,
+            "approve",
+            done_by=approved_by or "unknown",
+            now=now,
+            anomaly_key=anomaly_key,
+            occurrence=anomaly.get("occurrence") or 1,
+            action_id=f"rollback:{_acted_on(anomaly)}",
+        )
     if decision.outcome != "execute":
         names = {"shadow": "shadow", "pending_approval": "pending_approval"}
-        return _record(
+        done = _record(
             conn,
             "rollback",
             anomaly,
@@ -211,8 +230,11 @@ def respond_rollback(
             where,
             page=decision.page,
         )
+        if decision.page:  # the breaker is open: autonomous rollbacks stopped, a person must know
+            _rollback_failed_alert(conn, anomaly, decision.reason, config, secrets, now)
+        return done
     sent = (backend or rollback_backend(config, secrets)).rollback(target)
-    return _record(
+    done = _record(
         conn,
         "rollback",
         anomaly,
@@ -222,6 +244,39 @@ def respond_rollback(
         now,
         where,
         sent,
+    )
+    if not sent.ok:
+        _rollback_failed_alert(conn, anomaly, done.reason, config, secrets, now, where)
+    return done
+
+
+def _rollback_failed_alert(
+    conn,
+    anomaly: dict,
+    why: str,
+    config: PlatformConfig,
+    secrets: Secrets,
+    now: datetime,
+    where: str = "",
+) -> Outcome:
+    """The catalogue's critical alert for an autonomous rollback that did not happen (its
+    request failed, or the breaker stopped it), keyed by the anomaly's occurrence."""
+    occurrence = _acted_on(anomaly)
+    service = anomaly.get("service") or "a service"
+    explanation = (
+        f"dcicd: the autonomous rollback of {service} ({where or 'no target'}) did not happen:"
+        f" {why} (anomaly {occurrence})"
+    )
+    return respond_platform_alert(
+        conn,
+        f"rollback_failed:{occurrence}",
+        "rollback_failed",
+        "critical",
+        explanation,
+        config,
+        entity_key=anomaly.get("entity_key"),
+        secrets=secrets,
+        now=now,
     )
 
 
@@ -234,8 +289,9 @@ def respond_alert(
     now: datetime | None = None,
     resolve: bool = False,
 ) -> Outcome:
-    """Send an anomaly (or its clearing) to every configured channel, in live mode."""
-    now, mode = _begin(conn, config, now)
+    """Send an anomaly (or its clearing) to the channels its kind and severity route to, when
+    alerts are live."""
+    now, mode = _begin(conn, config, now, "alerts")
     anomaly = load_anomaly(conn, anomaly_key)
     kind = "resolve_alert" if resolve else "alert"
     return _alert(conn, kind, anomaly, anomaly, mode, config, secrets, now, resolve)
@@ -257,8 +313,8 @@ def respond_platform_alert(
     """Alert on the platform itself (a failed run, a full disk) through the anomalies' channels:
     PagerDuty deduplicates by `key`, the webhook gets `event: platform`. Audited like any alert
     (action id `alert:<key>`, no anomaly; entity_key names the run or the disk) and under the
-    same mode: only `live` sends."""
-    now, mode = _begin(conn, config, now)
+    same switch: only `live` sends."""
+    now, mode = _begin(conn, config, now, "alerts")
     subject = {"action_key": key, "entity_key": entity_key}
     message = {
         "anomaly_key": key,
@@ -270,6 +326,19 @@ def respond_platform_alert(
     }
     action = "resolve_alert" if resolve else "alert"
     return _alert(conn, action, subject, message, mode, config, secrets, now, resolve, "platform")
+
+
+def _route(conn, subject: dict, message: dict, config: PlatformConfig, resolve: bool):
+    """The channels of an alert: by its kind and severity; for a resolution, those its alert
+    was sent to (the severity may have changed since)."""
+    if resolve:
+        sent = conn.execute(
+            "SELECT target FROM ops.actions WHERE action_id = ? AND decision = 'executed'",
+            [f"alert:{_acted_on(subject)}"],
+        ).fetchall()
+        if sent and sent[0][0]:
+            return [c.strip() for c in sent[0][0].split(",") if c.strip()]
+    return config.automation.alerts.route(message["kind"], message["severity"])
 
 
 def _alert(
@@ -284,24 +353,31 @@ def _alert(
     resolve: bool,
     event: str = "anomaly",
 ) -> Outcome:
-    """Send `message` (an ml.anomalies row, or one shaped like it) to Slack, PagerDuty and the
-    alert webhook, those configured; record the decision about `subject` in ops.actions."""
-    if waiting := _unless_live(conn, kind, subject, mode, "nothing sent", now):
+    """Send `message` (an ml.anomalies row, or one shaped like it) to the channels its route
+    names (automation.alerts.routes by severity, kind_routes per kind) among those configured;
+    a resolution goes where its alert went. Record the decision about `subject` in
+    ops.actions (the channels in `target`)."""
+    route = _route(conn, subject, message, config, resolve)
+    where = ", ".join(route) or "none"
+    if waiting := _unless_live(conn, kind, subject, mode, f"nothing sent (route: {where})", now):
         return waiting
-    channels: list[tuple[str, Callable[[], actions.Sent]]] = []
+    if not route:
+        why = f"{message['severity']} {message['kind']}: routed to the status view and the report"
+        return _record(conn, kind, subject, mode, "suppressed", why, now)
+    senders: dict[str, Callable[[], actions.Sent]] = {}
     if url := secrets.slack_webhook_url:
         text = ("Cleared: " if resolve else "") + message["explanation"]
-        channels.append(("slack", lambda: actions.slack_alert(url, text)))
+        senders["slack"] = lambda: actions.slack_alert(url, text)
     if key := secrets.pagerduty_routing_key:
         pd_url = config.automation.alerts.pagerduty_events_url
-        channels.append(
-            ("pagerduty", lambda: actions.pagerduty_event(key, message, resolve, pd_url))
-        )
+        senders["pagerduty"] = lambda: actions.pagerduty_event(key, message, resolve, pd_url)
     if hook := config.automation.alerts.webhook_url:
         body = message | {"resolved": resolve}
-        channels.append(("webhook", lambda: actions.webhook_alert(hook, body, event)))
+        senders["webhook"] = lambda: actions.webhook_alert(hook, body, event)
+    channels = [(name, send) for name, send in senders.items() if name in route]
     if not channels:
-        return _record(conn, kind, subject, mode, "suppressed", "no alert channel configured", now)
+        why = f"no channel of its route ({where}) is configured"
+        return _record(conn, kind, subject, mode, "suppressed", why, now)
     results = [(name, send()) for name, send in channels]
     failed = [name for name, sent in results if not sent.ok]
     return _record(
@@ -327,7 +403,7 @@ def respond_model_rollback(
 ) -> Outcome:
     """Move a model's champion alias back when its live quality is under the floor
     (rollback_champion: MlflowResource.rollback_champion, (model, reason) -> (from, to))."""
-    now, mode = _begin(conn, config, now)
+    now, mode = _begin(conn, config, now, "model_rollbacks")
     anomaly = load_anomaly(conn, anomaly_key)
     model, version = anomaly["entity_key"].split("|")
     kept = f"{model} champion left at version {version}"
@@ -372,7 +448,7 @@ def respond_rerun(
     api_url: str | None = None,
 ) -> Outcome:
     """Self-healing: re-run a run's failed jobs once when every one of them is a known flake."""
-    now, mode = _begin(conn, config, now)
+    now, mode = _begin(conn, config, now, "reruns")
     rows = flaky_failures(conn, datetime(1970, 1, 1, tzinfo=UTC), run_key)
     # No anomaly: the action is keyed by the run, which is also the row's entity.
     service = rows[0][1] if rows else None

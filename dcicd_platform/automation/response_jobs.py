@@ -19,6 +19,7 @@ from dcicd_platform.resources import DUCKDB_POOL, SecretsResource, WarehouseReso
 class AnomalyConfig(dg.Config):
     anomaly_key: str
     approved: bool = False  # a human approved this rollback (critical services wait for one)
+    approved_by: str = ""  # who approved it (audited in ops.interventions)
     resolve: bool = False  # the anomaly cleared: resolve the alert that was sent
 
 
@@ -77,6 +78,7 @@ roll_back_deployment = response_op(
         r.settings.load(),
         approved=config.approved,
         secrets=_secrets(r.secrets),
+        approved_by=config.approved_by or ("launchpad" if config.approved else None),
     ),
     frozenset({"secrets"}),
 )

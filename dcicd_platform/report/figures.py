@@ -63,6 +63,7 @@ class WeeklyFigures:
     pr_cycle: list[dict] = field(default_factory=list)  # the week's merged pull requests
     # Per source (CONTRACTS.md section 2): its newest delivery (received_at), None if never.
     sources: list[dict] = field(default_factory=list)
+    autonomy: list[dict] = field(default_factory=list)  # the scorecard's rows, 30 days to Sunday
 
     @property
     def week(self) -> str:
@@ -289,6 +290,7 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
     if "marts.pull_request_cycle" in tables:
         figures.pr_cycle = pull_request_cycle(conn, week_start, end)
     figures.scorecard = kpi_scorecard(conn)
+    figures.autonomy = _autonomy(conn, end, zone)
     figures.week_over_week = week_over_week(conn, week_start)
     figures.dora_tiers = [
         {
@@ -299,3 +301,15 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
         for r in dora_summary(conn, 30)
     ]
     return figures
+
+
+def _autonomy(conn, end: date, zone: str) -> list[dict]:
+    """The autonomy scorecard of the 30 days up to the end of the week (midnight after its
+    Sunday in the reporting time zone), as rows."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from dcicd_platform.automation.scorecard import read_scorecard, scorecard_rows
+
+    until = datetime.combine(end + timedelta(days=1), time(0), ZoneInfo(zone))
+    return scorecard_rows(read_scorecard(conn, until))

@@ -291,10 +291,12 @@ def _slow_jobs(found: list[dict]) -> list[dict]:
     return rows
 
 
-def _predicted_sql(conn) -> str:
+def _predicted_sql(conn, use_predictions: bool = True) -> str:
     """PREDICTED_SQL, with NULL (no bound) or 'lightgbm' for a column that a warehouse whose
-    predictions were last stored before intervals, or before baselines served, lacks."""
-    if not table_exists(conn, "ml.build_predictions"):
+    predictions were last stored before intervals, or before baselines served, lacks; no
+    prediction at all when predictions are not live (switched to shadow or off): every run is
+    judged against its workflow's trailing median, as before any model."""
+    if not use_predictions or not table_exists(conn, "ml.build_predictions"):
         return NOT_PREDICTED_SQL
     sql = PREDICTED_SQL
     if not column_exists(conn, "ml.build_predictions", "slow_above_s"):
@@ -304,16 +306,21 @@ def _predicted_sql(conn) -> str:
     return sql
 
 
-def build_duration(conn, t: AnomalyThresholds) -> pl.DataFrame:
+def build_duration(conn, t: AnomalyThresholds, use_predictions: bool = True) -> pl.DataFrame:
     """Slow runs (above their interval's bound, else against the model's prediction or the
     trailing median) and slow jobs."""
-    sql = BUILD_DURATION_SQL.format(predicted=_predicted_sql(conn))
+    sql = BUILD_DURATION_SQL.format(predicted=_predicted_sql(conn, use_predictions))
     runs = fetch_dicts(conn, sql, {"ratio": t.build_duration_ratio})
     return as_frame(_slow_runs(runs, t) + slow_jobs(conn, t))
 
 
 def changed(
-    conn, t: AnomalyThresholds, runs: str, jobs: str, predictions_since
+    conn,
+    t: AnomalyThresholds,
+    runs: str,
+    jobs: str,
+    predictions_since,
+    use_predictions: bool = True,
 ) -> tuple[pl.DataFrame, Judged]:
     """Runs and jobs judged again where rows changed: runs (a SELECT of old and new rows of
     core.pipeline_runs), jobs (the same of core.pipeline_jobs), and the runs scored after
@@ -349,7 +356,7 @@ def changed(
     conn.execute(RUN_ROWS, runs_from)
     conn.execute(SPARSE_RUN_PARTS)
     conn.execute(SPARSE_RUN_ROWS)
-    sql = RUNS_CHANGED_SQL.format(predicted=_predicted_sql(conn))
+    sql = RUNS_CHANGED_SQL.format(predicted=_predicted_sql(conn, use_predictions))
     found = _slow_runs(fetch_dicts(conn, sql, {"ratio": t.build_duration_ratio}), t)
     conn.execute(JOB_ROWS, jobs_from)
     conn.execute(SPARSE_JOB_PARTS)

@@ -50,14 +50,18 @@ def detect_all(conn, t: AnomalyThresholds, rollback_window_minutes: int) -> pl.D
 
 
 def detect_changed(
-    conn, t: AnomalyThresholds, rollback_window_minutes: int
+    conn, t: AnomalyThresholds, rollback_window_minutes: int, use_predictions: bool = True
 ) -> tuple[pl.DataFrame, dict[str, Judged] | None, dict[str, float], object]:
     """(anomalies, what was judged per kind (None: everything), seconds per kind, the changes
     to commit once stored): each kind judged where its rows changed since the last run, or
-    whole where that cannot be known."""
+    whole where that cannot be known. use_predictions: False while predictions are switched
+    to shadow or off (slow builds judged as before any model; a switch judges all again)."""
     import polars as pl
 
-    changes = since_last_run(conn, t.model_dump() | {"window": rollback_window_minutes})
+    settings = t.model_dump() | {"window": rollback_window_minutes}
+    if not use_predictions:
+        settings["predictions"] = "not used"
+    changes = since_last_run(conn, settings)
     frames, judged, seconds = [], {}, {}
 
     def run(kind: str, detect) -> None:
@@ -70,9 +74,11 @@ def detect_changed(
     run(
         "build_duration",
         lambda: (
-            (build_duration.build_duration(conn, t), None)
+            (build_duration.build_duration(conn, t, use_predictions), None)
             if runs_jobs is None
-            else build_duration.changed(conn, t, *runs_jobs, changes.predictions_since)
+            else build_duration.changed(
+                conn, t, *runs_jobs, changes.predictions_since, use_predictions
+            )
         ),
     )
     runs = changes.of("runs")
@@ -101,13 +107,15 @@ def detect_changed(
 
 
 def detect_and_store(
-    conn, t: AnomalyThresholds, rollback_window_minutes: int
+    conn, t: AnomalyThresholds, rollback_window_minutes: int, use_predictions: bool = True
 ) -> tuple[dict[str, int], dict[str, float]]:
     """Judge what changed, upsert the anomalies and remember what was seen, all or nothing:
     (counts new / found / cleared, seconds per kind and for the upsert)."""
     conn.execute("BEGIN TRANSACTION")
     try:
-        found, judged, seconds, changes = detect_changed(conn, t, rollback_window_minutes)
+        found, judged, seconds, changes = detect_changed(
+            conn, t, rollback_window_minutes, use_predictions
+        )
         started = time.perf_counter()
         counts = store(conn, found, judged)
         deployment_health.remember(conn)
