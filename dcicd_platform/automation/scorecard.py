@@ -198,20 +198,21 @@ def scorecard_lines(card: Scorecard, style=lambda text, **_: text) -> list[str]:
     """The scorecard as lines of text (`dcicd status`); style: click.style on a terminal."""
     ended = ", ".join(f"{n} {d.replace('_', ' ')}" for d, n in sorted(card.rollbacks.items()))
     return [
-        style(f"Autonomy, last {card.days} days", bold=True) + "   (targets: the rollout strategy)",
-        f"  self-healing {_pct(card.self_healing)}: {card.reruns_passed} of"
+        style(f"Autonomy, last {card.days} days", bold=True)
+        + f"   self-healing {_pct(card.self_healing)}: {card.reruns_passed} of"
         f" {card.reruns_ended} re-runs passed ({card.reruns_executed} re-run)"
-        f" {_against(card, 'self_healing', style)}",
-        f"  manual interventions {card.interventions_per_month:.1f} a month:"
-        f" {card.approvals} approvals, {card.switches} switches, {card.false_alarms} false"
-        f" alarms {_against(card, 'interventions_per_month', style)}",
-        f"  rollbacks: {ended or 'none'}; {card.false_rollbacks} false alarms",
-        f"  rollback decisions right {_pct(card.rollback_accuracy)}"
+        f" {_against(card, 'self_healing', style)} · manual interventions"
+        f" {card.interventions_per_month:.1f} a month: {card.approvals} approvals,"
+        f" {card.switches} switches, {card.false_alarms} false alarms"
+        f" {_against(card, 'interventions_per_month', style)}",
+        f"  rollbacks: {ended or 'none'}; {card.false_rollbacks} false alarms · rollback"
+        f" decisions right {_pct(card.rollback_accuracy)}"
         f" {_against(card, 'rollback_accuracy', style)} · false rollbacks"
         f" {_pct(card.false_rollback_rate)} of {card.production_deployments or 0} deployments"
         f" {_against(card, 'false_rollback_rate', style)}",
         f"  anomalies handled without a person {_pct(card.hands_off)}"
-        f" ({card.anomalies_hands_off} of {card.anomalies_seen})",
+        f" ({card.anomalies_hands_off} of {card.anomalies_seen})"
+        "   (targets: the rollout strategy)",
     ]
 
 
