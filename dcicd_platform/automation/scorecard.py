@@ -198,36 +198,50 @@ def scorecard_lines(card: Scorecard, style=lambda text, **_: text) -> list[str]:
     """The scorecard as lines of text (`dcicd status`); style: click.style on a terminal."""
     ended = ", ".join(f"{n} {d.replace('_', ' ')}" for d, n in sorted(card.rollbacks.items()))
     return [
-        style(f"Autonomy, last {card.days} days", bold=True)
-        + f"   self-healing {_pct(card.self_healing)}: {card.reruns_passed} of"
+        style(f"Autonomy, last {card.days} days", bold=True) + "   (targets: the rollout strategy)",
+        f"  self-healing {_pct(card.self_healing)}: {card.reruns_passed} of"
         f" {card.reruns_ended} re-runs passed ({card.reruns_executed} re-run)"
-        f" {_against(card, 'self_healing', style)} · manual interventions"
-        f" {card.interventions_per_month:.1f} a month: {card.approvals} approvals,"
-        f" {card.switches} switches, {card.false_alarms} false alarms"
-        f" {_against(card, 'interventions_per_month', style)}",
+        f" {_against(card, 'self_healing', style)} · anomalies handled without a person"
+        f" {_pct(card.hands_off)} ({card.anomalies_hands_off} of {card.anomalies_seen})",
+        f"  manual interventions {card.interventions_per_month:.1f} a month:"
+        f" {card.approvals} approvals, {card.switches} switches, {card.false_alarms} false"
+        f" alarms {_against(card, 'interventions_per_month', style)}",
         f"  rollbacks: {ended or 'none'}; {card.false_rollbacks} false alarms · rollback"
         f" decisions right {_pct(card.rollback_accuracy)}"
         f" {_against(card, 'rollback_accuracy', style)} · false rollbacks"
         f" {_pct(card.false_rollback_rate)} of {card.production_deployments or 0} deployments"
         f" {_against(card, 'false_rollback_rate', style)}",
-        f"  anomalies handled without a person {_pct(card.hands_off)}"
-        f" ({card.anomalies_hands_off} of {card.anomalies_seen})"
-        "   (targets: the rollout strategy)",
     ]
 
 
 def switch_line(switches: dict, style=lambda text, **_: text) -> str:
-    """'Switches: predictions live · alerts shadow (ceiling: mode) · rollbacks off (by ...)'."""
+    """'switches: predictions live · alerts, reruns shadow (ceiling: mode) · rollbacks off
+    (switched by ana ...)': capabilities in the same state named together, one switched by an
+    operator on its own with who and when."""
+    groups: dict[tuple, list[str]] = {}
     parts = []
     for s in switches.values():
-        text = f"{s.capability} {s.mode}"
-        if s.capped_by_mode:
-            text += " (ceiling: mode)"
-        if s.switched is not None:
-            text += f" (switched by {s.switched_by} {s.switched_at:%Y-%m-%d %H:%M})"
         colour = {"off": "red", "shadow": "yellow"}.get(s.mode)
-        parts.append(style(text, fg=colour))
-    return "  switches: " + " · ".join(parts)
+        if s.switched is not None:
+            text = f"{s.capability} {s.mode}" + (" (ceiling: mode)" if s.capped_by_mode else "")
+            text += f" (switched by {s.switched_by} {s.switched_at:%Y-%m-%d %H:%M})"
+            parts.append((len(parts), style(text, fg=colour)))
+            continue
+        key = (s.mode, s.capped_by_mode)
+        if key not in groups:
+            groups[key] = []
+            parts.append((key, None))
+        groups[key].append(s.capability)
+    shown = []
+    for key, text in parts:
+        if text is None:
+            mode, capped = key
+            text = style(
+                f"{', '.join(groups[key])} {mode}" + (" (ceiling: mode)" if capped else ""),
+                fg={"off": "red", "shadow": "yellow"}.get(mode),
+            )
+        shown.append(text)
+    return "  switches: " + " · ".join(shown)
 
 
 def scorecard_rows(card: Scorecard) -> list[dict]:
