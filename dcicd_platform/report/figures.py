@@ -61,6 +61,7 @@ class WeeklyFigures:
     week_over_week: list[dict] = field(default_factory=list)
     dora_tiers: list[dict] = field(default_factory=list)
     pr_cycle: list[dict] = field(default_factory=list)  # the week's merged pull requests
+    advice: dict | None = None  # report/advice_section.py: open and done recommendations
 
     @property
     def week(self) -> str:
@@ -237,6 +238,10 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
         )
     if "marts.pull_request_cycle" in tables:
         figures.pr_cycle = pull_request_cycle(conn, week_start, end)
+    if "marts.recommendations" in tables:
+        from dcicd_platform.report import advice_section
+
+        figures.advice = advice_section.gather(conn)
     figures.scorecard = kpi_scorecard(conn)
     figures.week_over_week = week_over_week(conn, week_start)
     figures.dora_tiers = [
