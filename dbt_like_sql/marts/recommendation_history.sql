@@ -19,7 +19,7 @@ WITH RECURSIVE cfg AS (
         30.0 / c.window_days AS per_month
     FROM bounds b, cfg c, (SELECT unnest(range(0, (SELECT history_weeks FROM cfg) + 1)) AS k)
     WHERE b.as_of IS NOT NULL AND (k = 0 OR b.as_of - (7 * k)::INTEGER >= b.first_day)
-), jobs AS (
+), jobs AS MATERIALIZED (
     SELECT c.job_key, c.run_key, c.repo, c.workflow, c.job_name, c.runner_label, c.conclusion,
         c.day, c.billable_minutes, c.usd_per_minute::DOUBLE AS usd_per_minute,
         c.cost_usd::DOUBLE AS cost_usd, j.sha, j.queued_at, j.started_at, j.finished_at,
@@ -28,7 +28,7 @@ WITH RECURSIVE cfg AS (
     FROM marts.ci_job_costs c
     JOIN core.pipeline_jobs j USING (job_key)
     LEFT JOIN core.pipeline_runs r ON r.run_key = c.run_key
-), windowed AS (
+), windowed AS MATERIALIZED (
     SELECT k.checkpoint, k.per_month, j.*
     FROM jobs j JOIN checkpoints k ON j.day BETWEEN k.window_start AND k.checkpoint
 ),
@@ -111,15 +111,20 @@ job_p99 AS (
 ),
 
 -- cache_step: a step every successful run repeats, long and stable (the job's `steps` timings)
-step_runs AS (
+cacheable AS (
+    -- step names that fetch or build what a cache keeps (matched once per distinct name)
+    SELECT step_name FROM (SELECT DISTINCT step_name FROM core.job_steps) n, cfg c
+    WHERE n.step_name NOT IN ('Set up job', 'Complete job')
+        AND NOT starts_with(n.step_name, 'Post ')
+        AND NOT contains(lower(n.step_name), 'cache')
+        AND regexp_matches(n.step_name, c.cache_step_pattern)
+), step_runs AS (
     SELECT w.checkpoint, w.per_month, w.repo, w.workflow, w.job_name, w.service, w.job_key,
         w.usd_per_minute, s.step_name, s.duration_s
-    FROM windowed w JOIN core.job_steps s USING (job_key)
+    FROM windowed w
+    JOIN core.job_steps s USING (job_key)
+    SEMI JOIN cacheable USING (step_name)
     WHERE w.conclusion = 'success' AND s.conclusion = 'success' AND s.duration_s IS NOT NULL
-        AND s.step_name NOT IN ('Set up job', 'Complete job')
-        AND NOT starts_with(s.step_name, 'Post ')
-        AND NOT contains(lower(s.step_name), 'cache')
-        AND regexp_matches(s.step_name, (SELECT cache_step_pattern FROM cfg))
 ), runs_with_steps AS (
     SELECT checkpoint, repo, workflow, job_name, count(DISTINCT job_key) AS job_runs
     FROM step_runs GROUP BY ALL
