@@ -70,9 +70,10 @@ def saving_line(row: dict) -> str:
     )
 
 
-def render_text(rows: list[dict], days: int | None) -> str:
-    """The recommendations as a person reads them: a headline with the open total, then each
-    with what to change, its saving and its evidence."""
+def render_text(rows: list[dict], days: int | None, limit: int | None = None) -> str:
+    """The recommendations as a person reads them: a headline with the open total (of every
+    row), then the first `limit` (all by default), each with what to change, its saving and
+    its evidence."""
     opened = [r for r in rows if r["status"] == "open"]
     done = [r for r in rows if r["status"] == "done"]
     total_minutes = sum(r["saving_minutes_per_month"] or 0 for r in opened)
@@ -84,8 +85,10 @@ def render_text(rows: list[dict], days: int | None) -> str:
     ]
     if not rows:
         lines.append("nothing to recommend: no evidence meets the thresholds")
-    for r in rows:
+    for r in rows[:limit]:
         lines.append(f"{r['rank']:>3}. [{r['kind']}] {r['entity']}: {r['action']}")
         lines.append(f"     {saving_line(r)}")
         lines.append(f"     evidence: {r['evidence']}")
+    if limit is not None and len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more: dcicd recommend")
     return "\n".join(lines)

@@ -381,14 +381,15 @@ def recommend(fmt: str, status: str, limit: int | None) -> None:
 
     try:
         with read_only_connection(Home.from_env().warehouse) as conn:
-            rows = recommendations(conn, status, limit)
+            rows = recommendations(conn, status)
             days = window_days(conn)
     except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
         _fail(str(exc))
     if fmt == "text":
-        click.echo(render_text(rows, days))
+        click.echo(render_text(rows, days, limit))
     elif rows:
-        click.echo(render(list(COLUMNS), [tuple(r[c] for c in COLUMNS) for r in rows], fmt))
+        shown = rows[:limit]
+        click.echo(render(list(COLUMNS), [tuple(r[c] for c in COLUMNS) for r in shown], fmt))
     elif fmt == "csv":
         click.echo(",".join(COLUMNS))
 

@@ -211,15 +211,11 @@ def _figure(metric: str, value: float | None) -> str:
 
 
 def print_recommendations(home: Home, limit: int = 5) -> None:
-    """The top open recommendations with their monthly savings (all of them: dcicd recommend)."""
+    """The top recommendations with their monthly savings (all of them: dcicd recommend)."""
     from dcicd_platform.advice import recommendations, render_text, window_days
     from dcicd_platform.resources import read_only_connection
 
     with read_only_connection(home.warehouse) as conn:
         rows = recommendations(conn)
         days = window_days(conn)
-    opened = [r for r in rows if r["status"] == "open"]
-    headline = render_text(rows, days).splitlines()[0]  # counts every open and done one
-    click.echo("\n".join([headline, *render_text(opened[:limit], days).splitlines()[1:]]))
-    if len(rows) > limit:
-        click.echo(f"... {len(rows) - min(limit, len(opened))} more: dcicd recommend")
+    click.echo(render_text(rows, days, limit))
