@@ -68,13 +68,14 @@ executions AS (
     WHERE f.flakes > 0
 ),
 
--- timeout: far above the P99 of its successful runs; a hung run burns up to the timeout
+-- timeout: far above the P99 of its successful runs; a hung run burns up to the timeout.
+-- GitHub jobs: the default timeout is GitHub's (GitLab's is the project's, not known here).
 job_p99 AS (
     SELECT checkpoint, repo, workflow, job_name,
         count(*) FILTER (WHERE conclusion = 'success') AS successes,
         quantile_cont(duration_s, 0.99) FILTER (WHERE conclusion = 'success') AS p99_s
     FROM windowed
-    WHERE ran AND duration_s IS NOT NULL
+    WHERE ran AND duration_s IS NOT NULL AND starts_with(job_key, 'github:')
     GROUP BY ALL
 ), proposed AS (
     SELECT p.*, ceil(p.p99_s * c.timeout_headroom / 60) AS proposed_minutes
@@ -91,7 +92,7 @@ job_p99 AS (
             AS beyond_usd
     FROM windowed w
     JOIN proposed p USING (checkpoint, repo, workflow, job_name)
-    WHERE w.ran
+    WHERE w.ran AND starts_with(w.job_key, 'github:')
     GROUP BY w.checkpoint, w.repo, w.workflow, w.job_name
 ), timeout_advice AS (
     SELECT t.checkpoint, 'timeout' AS kind,
@@ -250,8 +251,9 @@ run_jobs AS (
     -- the job a job waited for: of its run, the one that finished last before it started
     SELECT a.job_key, b.job_key AS before_key
     FROM run_jobs a
+    -- (started strictly before it: the chain goes back in time, and ends)
     JOIN run_jobs b ON b.run_key = a.run_key AND b.job_key <> a.job_key
-        AND b.finished_at <= a.started_at
+        AND b.finished_at <= a.started_at AND b.started_at < a.started_at
     QUALIFY row_number() OVER (
         PARTITION BY a.job_key ORDER BY b.finished_at DESC, b.duration_s DESC, b.job_key) = 1
 ), chain(run_key, job_key) AS (
