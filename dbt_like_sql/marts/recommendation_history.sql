@@ -389,7 +389,9 @@ environment_days AS (
         ORDER BY dcicd_ts(p.deployment_status.created_at) DESC, p.deployment_status.id DESC) = 1
 ), hibernate_advice AS (
     SELECT e.checkpoint, 'hibernate' AS kind,
-        'hibernate:' || e.service || ':' || e.environment AS recommendation_key, e.service,
+        'hibernate:' || e.service || ':' || e.repo || ':' || e.environment
+            AS recommendation_key,
+        e.service,
         e.service || ' / ' || e.environment AS entity,
         'hibernate the environment (take it down until the next deployment)' AS action,
         printf('no deployment for %d days (the last on %s; %d in all); idle, it runs %d '
@@ -405,7 +407,9 @@ environment_days AS (
 ), hibernate_withdrawn AS (
     -- deployed again within the period: in use, so the advice is withdrawn (not done)
     SELECT e.checkpoint, 'hibernate' AS kind,
-        'hibernate:' || e.service || ':' || e.environment AS recommendation_key, e.service,
+        'hibernate:' || e.service || ':' || e.repo || ':' || e.environment
+            AS recommendation_key,
+        e.service,
         e.service || ' / ' || e.environment AS entity
     FROM environment_days e, cfg c
     WHERE e.checkpoint - e.last_day < c.hibernate_after_days
