@@ -28,6 +28,8 @@ WITH RECURSIVE cfg AS (
     FROM marts.ci_job_costs c
     JOIN core.pipeline_jobs j USING (job_key)
     LEFT JOIN core.pipeline_runs r ON r.run_key = c.run_key
+    -- the jobs some checkpoint's window holds: older history is read by no figure
+    WHERE c.day >= (SELECT min(window_start) FROM checkpoints)
 ), windowed AS MATERIALIZED (
     SELECT k.checkpoint, k.per_month, j.*
     FROM jobs j JOIN checkpoints k ON j.day BETWEEN k.window_start AND k.checkpoint
@@ -39,7 +41,7 @@ executions AS (
         coalesce(bool_or(conclusion = 'success') OVER (
             PARTITION BY repo, workflow, job_name, sha ORDER BY finished_at, job_key
             ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), false) AS passed_later
-    FROM core.pipeline_jobs
+    FROM jobs
     WHERE conclusion IN ('success', 'failure', 'timed_out') AND sha IS NOT NULL
 ), flaky AS (
     SELECT w.checkpoint, w.repo, w.workflow, w.job_name, any_value(w.service) AS service,
@@ -239,9 +241,9 @@ queues AS (
 ),
 
 -- critical_path: the job that sets a slow workflow's critical path, split in two halves
-run_jobs AS (
+run_jobs AS MATERIALIZED (
     SELECT run_key, job_key, job_name, started_at, finished_at, duration_s
-    FROM core.pipeline_jobs
+    FROM jobs
     WHERE ran AND started_at IS NOT NULL AND finished_at IS NOT NULL AND duration_s IS NOT NULL
 ), last_jobs AS (
     SELECT run_key, job_key FROM run_jobs
