@@ -394,3 +394,27 @@ def test_dcicd_recommend_in_text_csv_and_json(tmp_path, monkeypatch):
     as_csv = runner.invoke(main, ["recommend", "--format", "csv", "--status", "done"])
     assert as_csv.output.strip().splitlines() == [as_csv.output.strip().splitlines()[0]]
     assert as_csv.output.startswith("rank,status,kind,")
+
+
+def test_an_idle_environment_deployed_again_is_withdrawn_not_done(tmp_path):
+    # staging deployed 03-02, idle until 03-25, when it is deployed again; production every
+    # day to 03-27 (as_of). Checkpoints 03-27, 03-20, 03-13, 03-06: at 03-20 staging had been
+    # idle 18 days (listed); at 03-27 it is in use (2 days): withdrawn, so not listed at all.
+    org = Org()
+    org.deploy(1, "staging", at(2, 10))
+    org.deploy(2, "staging", at(25, 10))
+    for day in range(1, 28):
+        org.deploy(100 + day, "production", at(day, 12))
+    conn, found = advice(tmp_path, org)
+    assert found == []
+    history = rows(
+        conn,
+        "SELECT checkpoint, listed, withdrawn FROM marts.recommendation_history"
+        " WHERE kind = 'hibernate' ORDER BY checkpoint",
+    )
+    assert [(h["checkpoint"].isoformat(), h["listed"], h["withdrawn"]) for h in history] == [
+        ("2026-03-06", False, True),
+        ("2026-03-13", False, True),
+        ("2026-03-20", True, False),
+        ("2026-03-27", False, True),
+    ]
