@@ -388,6 +388,42 @@ def status() -> None:
 
 
 @main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--status",
+    type=click.Choice(["open", "done", "all"]),
+    default="all",
+    show_default=True,
+    help="open: still shown by the data; done: no longer, with the saving measured.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="The first N only.")
+def recommend(fmt: str, status: str, limit: int | None) -> None:
+    """What to change to save CI minutes and dollars, each with its evidence and expected
+    monthly saving (marts.recommendations), open ones first by dollars then minutes."""
+    import duckdb
+
+    from dcicd_platform.advice import COLUMNS, recommendations, render_text, window_days
+    from dcicd_platform.resources import WarehouseBusy, read_only_connection
+    from dcicd_platform.screens import render
+
+    try:
+        with read_only_connection(Home.from_env().warehouse) as conn:
+            rows = recommendations(conn, status)
+            days = window_days(conn)
+    except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
+        _fail(str(exc))
+    if fmt == "text":
+        click.echo(render_text(rows, days, limit))
+    elif rows:
+        shown = rows[:limit]
+        click.echo(render(list(COLUMNS), [tuple(r[c] for c in COLUMNS) for r in shown], fmt))
+    elif fmt == "csv":
+        click.echo(",".join(COLUMNS))
+
+
+@main.command()
 def act() -> None:
     """Act once on new anomalies (what the anomaly_actions sensor does as they are found)."""
     from dcicd_platform.in_process import run_automation
@@ -575,6 +611,8 @@ def demo(seed: int, days: int) -> None:
     screens.print_model_evaluation(home)
     click.echo("")
     screens.print_anomalies(home)
+    click.echo("")
+    screens.print_recommendations(home)
     click.echo("")
     click.echo("acting on recent anomalies in shadow mode (as the anomaly_actions sensor does) ...")
     in_process.run_automation(home)

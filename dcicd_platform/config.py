@@ -517,6 +517,97 @@ class Gate(_Strict):
     )
 
 
+class Recommendations(_Strict):
+    """When the warehouse's evidence is worth a recommendation (marts.recommendations).
+
+    Every figure is counted over the trailing `window_days` (ending at as_of) and scaled to a
+    30-day month; a recommendation whose expected saving is under `min_saving_minutes_per_month`
+    and `min_saving_usd_per_month` both is not listed.
+    """
+
+    window_days: int = Field(default=30, ge=7, description="Days of evidence per figure.")
+    history_weeks: int = Field(
+        default=12,
+        ge=0,
+        description="Weekly checkpoints before as_of at which the same figures are computed "
+        "again: a recommendation listed at one and no longer now is done, its saving measured.",
+    )
+    min_saving_minutes_per_month: float = Field(default=10, ge=0)
+    min_saving_usd_per_month: float = Field(default=1, ge=0)
+    min_executions: int = Field(
+        default=5,
+        ge=1,
+        description="Executions a job (or runner label, step) needs in the "
+        "window before its timings count as evidence.",
+    )
+    flaky_min_flakes: int = Field(
+        default=2, ge=1, description="Flakes (failed, then passed on the same sha) in the window."
+    )
+    job_timeout_minutes: float = Field(
+        default=360,
+        gt=0,
+        description="The job timeout when the workflow sets none: GitHub's default "
+        "(jobs.<job_id>.timeout-minutes). Job payloads do not carry the configured one.",
+    )
+    timeout_ratio: float = Field(
+        default=3,
+        gt=1,
+        description="A timeout at least this many times the job's P99 is far above it.",
+    )
+    timeout_headroom: float = Field(
+        default=2, ge=1, description="The proposed timeout: the P99 of successful runs times this."
+    )
+    cache_min_step_seconds: float = Field(
+        default=120, gt=0, description="A step at least this long (median) may be worth caching."
+    )
+    cache_max_variation: float = Field(
+        default=0.15,
+        gt=0,
+        description="...and stable: its standard deviation at most this share of its mean.",
+    )
+    cache_step_pattern: str = Field(
+        default=r"(?i)install|dependenc|set ?up|build|compile|download|restore|fetch|bundle"
+        r"|npm ci|yarn|pip|poetry|gradle|maven|mvn|cargo|go mod|docker|apt",
+        min_length=1,
+        description="A regular expression (RE2, searched) on a step's name: the steps that "
+        "fetch or build what a cache keeps (a test step is long and stable too, and no cache "
+        "makes it shorter).",
+    )
+    cache_restore_seconds: float = Field(
+        default=30, ge=0, description="What restoring a cache costs a run instead of the step."
+    )
+    queue_target_seconds: float = Field(
+        default=60, ge=0, description="Queueing up to this long is fine; beyond it is waiting."
+    )
+    schedule_queue_ratio: float = Field(
+        default=2,
+        gt=1,
+        description="A scheduled workflow whose jobs queue this many times longer than they "
+        "would at the quietest hour is worth moving.",
+    )
+    hibernate_after_days: int = Field(
+        default=14,
+        ge=1,
+        description="A non-production environment with no deployment for this many days is "
+        "worth hibernating (the playbook's hibernation).",
+    )
+    environment_usd_per_hour: float = Field(
+        default=0,
+        ge=0,
+        description="What a non-production environment costs an hour while it runs: the "
+        "dollar saving of hibernating one (0: not known, minutes only).",
+    )
+
+    @field_validator("cache_step_pattern")
+    @classmethod
+    def _a_step_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
 class PlatformConfig(_Strict):
     """Everything the platform can be told; see dcicd.example.yaml for each key."""
 
@@ -536,6 +627,7 @@ class PlatformConfig(_Strict):
     raw: Raw = Field(default_factory=Raw)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     gate: Gate = Field(default_factory=Gate)
+    recommendations: Recommendations = Field(default_factory=Recommendations)
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> PlatformConfig:

@@ -249,3 +249,14 @@ def print_gate_verdicts(home: Home, services: int = 2) -> None:
         click.echo(render_text(verdict))
     flush_soon(home.root)
     click.echo("every verdict is recorded in ops.gates")
+
+
+def print_recommendations(home: Home, limit: int = 5) -> None:
+    """The top recommendations with their monthly savings (all of them: dcicd recommend)."""
+    from dcicd_platform.advice import recommendations, render_text, window_days
+    from dcicd_platform.resources import read_only_connection
+
+    with read_only_connection(home.warehouse) as conn:
+        rows = recommendations(conn)
+        days = window_days(conn)
+    click.echo(render_text(rows, days, limit))

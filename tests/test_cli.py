@@ -186,6 +186,7 @@ ARGUMENTS = {
     "import": ["github", "acme/payments-api"],
     "ingest": ["exports"],
     "query": ["SELECT 1"],
+    "recommend": [],
     "refresh": [],
     "serve": [],
     "status": [],

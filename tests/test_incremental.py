@@ -37,6 +37,7 @@ def test_the_heavy_core_models_are_incremental():
     assert sorted(INCREMENTAL) == [
         "core.commit_graph",
         "core.health_samples",
+        "core.job_steps",
         "core.pipeline_job_states",
         "core.pipeline_runs",
         "ops.collection_arrivals",

@@ -119,11 +119,36 @@ def test_the_report_is_one_self_contained_file_with_charts(report):
         "CI duration",
         "Flakiest jobs",
         "CI cost",
+        "Advice that pays for itself",
         "Anomalies found and actions taken",
         "Model quality",
     ):
         assert heading in html
     assert "shadow" in html  # the automation's decision, taken in shadow mode
+
+
+def test_the_advice_section_shows_the_open_recommendations_with_their_savings(report):
+    """The section lists marts.recommendations' open ones, top first, each saving as the
+    table has it, and their total."""
+    from html import escape
+
+    home, _ = report
+    html = (home / "reports" / "weekly-2026-W22.html").read_text()
+    section = html[html.index('<h2 id="advice">') :]
+    section = section[: section.index("<h2", 10)]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        found = conn.execute(
+            "SELECT entity, saving_minutes_per_month, saving_usd_per_month"
+            " FROM marts.recommendations WHERE status = 'open' ORDER BY rank"
+        ).fetchall()
+    assert found, "the sample organisation has flaky jobs and slow workflows to advise on"
+    assert f"<strong>{len(found)} open</strong>" in section
+    total = sum(m for _, m, _ in found)
+    assert f"saving {total:,.0f} min and ${sum(u for _, _, u in found):,.2f} a month" in section
+    entity, top_minutes, top_usd = found[0]
+    first_row = section[section.index("<tr><td>1</td>") :].split("</tr>")[0]
+    assert escape(entity) in first_row
+    assert f"{top_minutes:,.0f} min" in first_row and f"${top_usd:,.2f}" in first_row
 
 
 def test_the_summary_is_in_the_assets_metadata(report):

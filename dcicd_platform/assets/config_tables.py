@@ -47,6 +47,19 @@ CREATE OR REPLACE TABLE config.settings (
 CREATE OR REPLACE TABLE config.reporting (time_zone VARCHAR NOT NULL);
 -- What makes a production deployment rework (marts.deployment_rework); one row.
 CREATE OR REPLACE TABLE config.dora (rework_window_hours DOUBLE NOT NULL, hotfix_pattern VARCHAR);
+-- The thresholds of the advice (marts.recommendation_history); one row, a column per key of
+-- `recommendations` in the configuration.
+CREATE OR REPLACE TABLE config.recommendations (
+    window_days INTEGER NOT NULL, history_weeks INTEGER NOT NULL,
+    min_saving_minutes_per_month DOUBLE NOT NULL, min_saving_usd_per_month DOUBLE NOT NULL,
+    min_executions INTEGER NOT NULL, flaky_min_flakes INTEGER NOT NULL,
+    job_timeout_minutes DOUBLE NOT NULL, timeout_ratio DOUBLE NOT NULL,
+    timeout_headroom DOUBLE NOT NULL, cache_min_step_seconds DOUBLE NOT NULL,
+    cache_max_variation DOUBLE NOT NULL, cache_step_pattern VARCHAR NOT NULL,
+    cache_restore_seconds DOUBLE NOT NULL,
+    queue_target_seconds DOUBLE NOT NULL, schedule_queue_ratio DOUBLE NOT NULL,
+    hibernate_after_days INTEGER NOT NULL, environment_usd_per_hour DOUBLE NOT NULL
+);
 -- Read by `dcicd status`, never by a SQL model: switching the mode rebuilds nothing.
 CREATE OR REPLACE TABLE config.automation (
     mode VARCHAR NOT NULL, max_rollbacks_per_service_per_day INTEGER NOT NULL,
@@ -114,6 +127,12 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
             "INSERT INTO config.dora VALUES (?, ?)",
             [config.dora.rework_window_hours, config.dora.hotfix_pattern],
         )
+        advice = config.recommendations.model_dump()
+        conn.execute(
+            f"INSERT INTO config.recommendations ({', '.join(advice)})"
+            f" VALUES ({', '.join('?' for _ in advice)})",
+            list(advice.values()),
+        )
         a = config.automation
         conn.execute(
             "INSERT INTO config.automation VALUES (?, ?, ?)",
@@ -132,6 +151,7 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
         "automation": 1,
         "reporting": 1,
         "dora": 1,
+        "recommendations": 1,
     }
 
 
@@ -160,6 +180,7 @@ def write_config_tables(conn, config: PlatformConfig) -> dict[str, int]:
             ("automation", "The automation's mode and guardrails (read by `dcicd status`)."),
             ("reporting", "The reporting time zone: the days, weeks and months of the marts."),
             ("dora", "What makes a production deployment rework: window and hotfix pattern."),
+            ("recommendations", "The advice's thresholds: evidence window, minimum savings."),
         )
     ],
     pool=DUCKDB_POOL,

@@ -12,6 +12,7 @@ READS = [
     ["marts", "kpi_scorecard"],
     ["marts", "flaky_jobs"],
     ["marts", "ci_cost_daily"],
+    ["marts", "recommendations"],
     ["core", "pipeline_runs"],
     ["config", "services"],
     ["config", "reporting"],

@@ -352,7 +352,9 @@ class Simulation:
             actor,
         )
         runs = [(job.name, job.labels, *timing) for job, *timing in jobs]
-        self.emit_github_run(args, created, started, finished, conclusion, runs)
+        # Build jobs install their dependencies first, in about the same time every run.
+        installs = {job.name: job.minutes * 60 * 0.45 for job, *_ in jobs if job.stage == "build"}
+        self.emit_github_run(args, created, started, finished, conclusion, runs, installs)
         return finished
 
     def emit_github_run(
@@ -363,6 +365,7 @@ class Simulation:
         finished: datetime,
         conclusion: str,
         jobs: list[tuple],
+        installs: dict[str, float] | None = None,
     ) -> None:
         """One GitHub Actions run as its webhooks arrive: requested, each job completed, the run
         completed. args: github_workflow_run's first ten (repo, id, attempt, number, workflow,
@@ -375,13 +378,17 @@ class Simulation:
             pl.github_workflow_run(*args, "queued", None, created, started, created, "requested"),
         )
         for name, labels, result, queued, job_start, job_end in jobs:
+            job_id = self.next_id("job")
+            steps = None
+            if installs and name in installs:
+                steps = timed_steps(name, job_start, job_end, installs[name], job_id)
             self.emit(
                 job_end,
                 "github",
                 "workflow_job",
                 pl.github_workflow_job(
                     repo,
-                    self.next_id("job"),
+                    job_id,
                     run_id,
                     attempt,
                     workflow,
@@ -393,6 +400,7 @@ class Simulation:
                     queued,
                     job_start,
                     job_end,
+                    steps,
                 ),
             )
         self.emit(
@@ -708,6 +716,20 @@ class Simulation:
             self.incident(
                 profile, opened, opened + self.minutes(50, 0.6), None, "Upstream provider degraded"
             )
+
+
+def timed_steps(
+    name: str, start: datetime, end: datetime, install_s: float, job_id: int
+) -> list[tuple[str, datetime, datetime]]:
+    """A build job's steps: set-up, checkout, installing its dependencies (the same time every
+    run within 5%, from the job's id: no draw of the generator's random stream, so the rest of
+    the organisation is what it was), then the build in what time is left."""
+    install_s = install_s * (1 + ((job_id % 11) - 5) / 100)
+    marks = [start, start + timedelta(seconds=2), start + timedelta(seconds=5)]
+    marks.append(min(end, marks[-1] + timedelta(seconds=install_s)))
+    marks.append(max(end, marks[-1]))
+    names = ["Set up job", "Run actions/checkout@v4", "Install dependencies", name]
+    return [(step, marks[i], marks[i + 1]) for i, step in enumerate(names)]
 
 
 def generate_events(seed: int = 7, days: int = 90, end: datetime | None = None) -> list[Event]:

@@ -64,6 +64,7 @@ class WeeklyFigures:
     # Per source (CONTRACTS.md section 2): its newest delivery (received_at), None if never.
     sources: list[dict] = field(default_factory=list)
     autonomy: list[dict] = field(default_factory=list)  # the scorecard's rows, 30 days to Sunday
+    advice: dict | None = None  # report/advice_section.py: open and done recommendations
 
     @property
     def week(self) -> str:
@@ -289,6 +290,10 @@ def gather(conn, week_start: date, as_of: date | None) -> WeeklyFigures:
         )
     if "marts.pull_request_cycle" in tables:
         figures.pr_cycle = pull_request_cycle(conn, week_start, end)
+    if "marts.recommendations" in tables:
+        from dcicd_platform.report import advice_section
+
+        figures.advice = advice_section.gather(conn)
     figures.scorecard = kpi_scorecard(conn)
     figures.autonomy = _autonomy(conn, end, zone)
     figures.week_over_week = week_over_week(conn, week_start)

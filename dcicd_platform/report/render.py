@@ -167,6 +167,9 @@ def render_html(figures: WeeklyFigures, mode: str, floors: dict[str, float]) -> 
         "anomalies": charts.anomalies_by_kind(figures),
         "models": charts.model_quality(figures, floors),
     }
+    from dcicd_platform.report import advice_section
+
+    rendered["advice"] = advice_section.render(figures.advice)
     wow = week_over_week_rows(figures)
     by_kpi = {r["kpi"]: (r, row) for r, row in zip(figures.week_over_week, wow, strict=True)}
     tiles = []
