@@ -389,7 +389,11 @@ def status() -> None:
 
 @main.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "csv", "json", "ndjson"]),
+    default="text",
+    show_default=True,
 )
 @click.option(
     "--status",
@@ -416,11 +420,10 @@ def recommend(fmt: str, status: str, limit: int | None) -> None:
         _fail(str(exc))
     if fmt == "text":
         click.echo(render_text(rows, days, limit))
-    elif rows:
-        shown = rows[:limit]
-        click.echo(render(list(COLUMNS), [tuple(r[c] for c in COLUMNS) for r in shown], fmt))
-    elif fmt == "csv":
-        click.echo(",".join(COLUMNS))
+        return
+    shown = render(list(COLUMNS), [tuple(r[c] for c in COLUMNS) for r in rows[:limit]], fmt)
+    if shown:  # ndjson of no rows is no line at all
+        click.echo(shown)
 
 
 @main.command()

@@ -388,9 +388,13 @@ def test_dcicd_recommend_in_text_csv_and_json(tmp_path, monkeypatch):
     assert "1 open, saving 24 min and $0.14 a month; 0 done" in text.output
     assert "[flaky_job] acme/app / ci / e2e: quarantine or fix the flaky job" in text.output
     as_json = runner.invoke(main, ["recommend", "--format", "json"])
-    (line,) = as_json.output.strip().splitlines()
-    record = json.loads(line)
+    (record,) = json.loads(as_json.output)
     assert (record["kind"], record["saving_minutes_per_month"]) == ("flaky_job", 24.0)
+    as_ndjson = runner.invoke(main, ["recommend", "--format", "ndjson"])
+    (line,) = as_ndjson.output.strip().splitlines()
+    assert json.loads(line) == record
+    none = runner.invoke(main, ["recommend", "--format", "json", "--status", "done"])
+    assert json.loads(none.output) == []
     as_csv = runner.invoke(main, ["recommend", "--format", "csv", "--status", "done"])
     assert as_csv.output.strip().splitlines() == [as_csv.output.strip().splitlines()[0]]
     assert as_csv.output.startswith("rank,status,kind,")
