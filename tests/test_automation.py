@@ -308,7 +308,9 @@ def test_self_healing_reruns_a_run_that_failed_only_in_known_flakes(tmp_path, ho
     from tests.helpers import build_core
 
     files = generate_organisation(tmp_path / "landing", seed=5, days=45)
-    live = parse_config(demo_config_yaml().replace("mode: shadow", "mode: live"))
+    live = parse_config(
+        demo_config_yaml().replace("automation:\n  mode: shadow", "automation:\n  mode: live")
+    )
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         load_files(conn, files)
         build_core(conn, live)

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from dcicd_platform.config import PlatformConfig, config_path, load_config
+from dcicd_platform.duckdb_files import connect
 from dcicd_platform.gate import audit
 from dcicd_platform.gate.facts import read_facts
 from dcicd_platform.gate.rules import Facts, Verdict, decide
@@ -51,13 +52,13 @@ def _open(warehouse: Path) -> tuple[duckdb.DuckDBPyConnection, str]:
     settings = {"threads": 1, "memory_limit": "512MB"}
     while True:
         try:
-            return duckdb.connect(str(warehouse), read_only=True, config=settings), "live"
+            return connect(warehouse, read_only=True, config=settings), "live"
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
             snapshot = snapshot_of(warehouse)
             if snapshot.exists():
-                return duckdb.connect(str(snapshot), read_only=True, config=settings), "snapshot"
+                return connect(snapshot, read_only=True, config=settings), "snapshot"
             if time.monotonic() - started > LIVE_WAIT_S:
                 raise
             time.sleep(delay)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from dcicd_platform.duckdb_files import connect
 from dcicd_platform.gate.rules import Verdict
 
 GATES_DDL = """
@@ -158,7 +159,7 @@ def flush(
         return None
     with WAREHOUSE_TURN:
         try:
-            conn = duckdb.connect(str(warehouse))
+            conn = connect(warehouse)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 return None

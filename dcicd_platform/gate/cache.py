@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from dcicd_platform.config import Gate
+from dcicd_platform.duckdb_files import connect
 from dcicd_platform.gate import audit
 from dcicd_platform.gate.audit import signature
 from dcicd_platform.gate.facts import Index
@@ -37,7 +38,7 @@ log = logging.getLogger("dcicd.receiver.gate")
 def index_of(path: Path) -> Index:
     """The whole organisation's gate facts from the warehouse (or snapshot) at path, on a
     read-only connection held for the reading alone."""
-    conn = duckdb.connect(str(path), read_only=True, config={"threads": 1})
+    conn = connect(path, read_only=True, config={"threads": 1})
     try:
         conn.execute("SET TimeZone = 'UTC'")
         return Index.read(conn)
