@@ -20,10 +20,14 @@ def snapshot_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """A consistent copy of the warehouse, published after every table is refreshed, so an
-        analyst's query during the next refresh answers from it instead of waiting."""
+        analyst's query during the next refresh answers from it instead of waiting. Only what
+        changed since the copy was last published is written (`publish_snapshot`)."""
         with warehouse.get_connection() as conn:
-            path = publish_snapshot(conn, Path(warehouse.database))
-        context.log.info(f"published {path}")
-        return dg.MaterializeResult(metadata={"path": str(path), "size_bytes": path.stat().st_size})
+            path, written = publish_snapshot(conn, Path(warehouse.database))
+        size = path.stat().st_size
+        context.log.info(f"published {path}: {written:,} of {size:,} bytes written")
+        return dg.MaterializeResult(
+            metadata={"path": str(path), "size_bytes": size, "written_bytes": written}
+        )
 
     return warehouse_snapshot
