@@ -18,6 +18,7 @@ the rows of the touched keys, so the cost follows the change, not the history.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -112,8 +113,10 @@ CREATE TABLE IF NOT EXISTS meta.model_loads (model VARCHAR, load_id VARCHAR);
 """
 
 
+@functools.cache
 def only_new_events(sql: str) -> str:
-    """The model's SELECT over the loads of raw.events listed in the temp table dcicd_new_loads."""
+    """The model's SELECT over the loads of raw.events listed in the temp table dcicd_new_loads
+    (rewritten once per process: parsing a model's SQL costs a refresh step tenths of a second)."""
     return replace_tables(
         sql,
         {
