@@ -235,8 +235,8 @@ def latest_state(conn, model) -> None:
             _ALL_LOADS + " EXCEPT SELECT load_id FROM meta.model_loads WHERE model = $model",
             f"CREATE OR REPLACE TEMP TABLE dcicd_delta AS\n{only_new_events(model.sql)}",
             # The rows the new events touch, as they stand: merged with the delta, and logged.
-            f"""CREATE OR REPLACE TEMP TABLE dcicd_old AS
-            SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM dcicd_delta)""",
+            "CREATE OR REPLACE TEMP TABLE dcicd_old AS\n"
+            + _rows_where(table, f"{key} IN (SELECT {key} FROM dcicd_delta)"),
             f"""CREATE OR REPLACE TEMP TABLE dcicd_merged AS
             SELECT * FROM (FROM dcicd_old UNION ALL BY NAME SELECT * FROM dcicd_delta)
             QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1""",
