@@ -137,6 +137,15 @@ def show(label: str, run: dict, slowest: int = 4) -> None:
         f"{len(run['steps'])} steps, {sum(run['steps'].values()):.1f} s in them: "
         + ", ".join(f"{k} {v:.1f}" for k, v in steps)
     )
+    times = sorted(run["steps"].values())
+    if times:
+        snapshot = run["steps"].get("warehouse__snapshot")
+        print(
+            f"  {'':34s} median step {times[len(times) // 2]:.2f} s, job outside its steps"
+            f" {run['seconds'] - sum(times):.1f} s"
+            + ("" if snapshot is None else f", warehouse/snapshot {snapshot:.1f} s")
+        )
+    print("    steps " + json.dumps({k: round(v, 2) for k, v in sorted(run["steps"].items())}))
 
 
 def verdict(met: bool) -> str:

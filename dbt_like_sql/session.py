@@ -9,15 +9,34 @@ analysts may query with.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+
+import duckdb
 
 MACROS_ROOT = Path(__file__).parent / "macros"
 
 
+def _macro_files() -> list[str]:
+    return [path.read_text(encoding="utf-8") for path in sorted(MACROS_ROOT.glob("*.sql"))]
+
+
 def create_macros(conn) -> None:
-    """Create (or replace) every macro of macros/*.sql in the connection's database."""
-    for path in sorted(MACROS_ROOT.glob("*.sql")):
-        conn.execute(path.read_text(encoding="utf-8"))
+    """Create (or replace) every macro of macros/*.sql in the connection's database, unless
+    the database already holds these very macros: `dcicd_macros_version()` names the text they
+    were made from, written last, so a creation cut short is made again. Creating them costs a
+    commit per macro, which every step of a refresh would otherwise pay. Call it outside a
+    transaction: the version is looked up by calling it, which fails in a new database."""
+    files = _macro_files()
+    version = hashlib.sha256("\n".join(files).encode()).hexdigest()
+    try:
+        if conn.execute("SELECT dcicd_macros_version()").fetchone()[0] == version:
+            return
+    except duckdb.CatalogException:
+        pass
+    for text in files:
+        conn.execute(text)
+    conn.execute(f"CREATE OR REPLACE MACRO dcicd_macros_version() AS '{version}'")
 
 
 def prepare_session(conn) -> None:

@@ -27,7 +27,7 @@ from dagster_duckdb import DuckDBResource
 
 from dbt_like_sql.session import prepare_session
 from dcicd_platform.config import ConfigError, PlatformConfig, Warehouse, load_config
-from dcicd_platform.files import replaced_whole
+from dcicd_platform.files import partial_path, replaced_whole
 from dcicd_platform.home import Home
 
 DUCKDB_POOL = "duckdb"
@@ -158,20 +158,95 @@ class WarehouseBusy(RuntimeError):
 
 
 def snapshot_path(warehouse: Path) -> Path:
-    """Where the last published state of the warehouse is kept for readers."""
+    """Where readers open the last published state of the warehouse: a link to one of two
+    copies (`snapshot_slots`), switched in one rename when the other is published."""
     return warehouse.with_name(warehouse.stem + ".snapshot.duckdb")
 
 
-def publish_snapshot(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
-    """Copy the warehouse, checkpointed, to its snapshot (atomically), for readers to use.
+def snapshot_slots(warehouse: Path) -> tuple[Path, Path]:
+    """The two copies the snapshot link points between (hidden beside the warehouse)."""
+    return tuple(warehouse.with_name(f".{warehouse.stem}.snapshot-{s}.duckdb") for s in "ab")
 
-    Called while holding the writer's connection, so the copy is of one consistent state.
+
+_CHUNK = 4 << 20  # bytes compared at a time: DuckDB's blocks are 256 kB
+
+
+def _lock_unused(handle) -> bool:
+    """Take an exclusive lock on the open file, for as long as it stays open, if no DuckDB
+    connection has it open (DuckDB locks its files with fcntl; an open file description lock
+    conflicts with those even in this process). False when one has, or the system has no such
+    locks: the caller then must not write the file in place."""
+    import errno
+    import fcntl
+    import struct
+
+    command = getattr(fcntl, "F_OFD_SETLK", None)
+    if command is None:
+        return False
+    # struct flock: l_type, l_whence, l_start, l_len (0: the whole file), l_pid (0 for OFD)
+    request = struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0)
+    try:
+        fcntl.fcntl(handle.fileno(), command, request)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EAGAIN):
+            return False
+        raise
+    return True
+
+
+def _rewrite_changed(source: Path, target: Path) -> int | None:
+    """Make target a byte copy of source by writing only the chunks that differ; the bytes
+    written, or None when target is missing or open in a reader (then it must be replaced)."""
+    import os
+
+    try:
+        handle = open(target, "r+b")  # noqa: SIM115 (held open: the lock lives with it)
+    except FileNotFoundError:
+        return None
+    with handle, open(source, "rb") as src:
+        if not _lock_unused(handle):
+            return None
+        written, offset = 0, 0
+        while chunk := src.read(_CHUNK):
+            if handle.read(len(chunk)) != chunk:
+                handle.seek(offset)
+                handle.write(chunk)
+                written += len(chunk)
+            offset += len(chunk)
+            handle.seek(offset)
+        handle.truncate(offset)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return written
+
+
+def publish_snapshot(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> tuple[Path, int]:
+    """Publish the warehouse, checkpointed, as its snapshot for readers; (path, bytes written).
+
+    Called while holding the writer's connection, so what is published is one consistent
+    state. Of the two copies, the one readers are not pointed at is brought up to date by
+    writing only the chunks that changed since it was published (a refresh rewrites a small
+    part of the file), then the link readers open is switched to it in one rename. A reader
+    still holding that copy open (from two publications ago) keeps it: the copy is then written
+    whole under a new name and renamed onto it, as every publication did before.
     """
+    import os
+
     conn.execute("CHECKPOINT")
-    target = snapshot_path(warehouse)
-    with replaced_whole(target) as partial:
-        shutil.copyfile(warehouse, partial)
-    return target
+    link = snapshot_path(warehouse)
+    slots = snapshot_slots(warehouse)
+    current = link.parent / os.readlink(link) if link.is_symlink() else None
+    spare = slots[1] if current == slots[0] else slots[0]
+    written = _rewrite_changed(warehouse, spare)
+    if written is None:
+        with replaced_whole(spare) as partial:
+            shutil.copyfile(warehouse, partial)
+        written = spare.stat().st_size
+    partial = partial_path(link)
+    partial.unlink(missing_ok=True)
+    partial.symlink_to(spare.name)
+    partial.replace(link)
+    return link, written
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -218,8 +293,12 @@ class ReadOnlyWarehouseResource(DuckDBResource):
                     raise
                 waited = time.monotonic() - started
                 if waited >= self.live_wait_s and snapshot.exists():
-                    conn, source = self._connect(snapshot), "snapshot"
-                    break
+                    try:
+                        conn, source = self._connect(snapshot), "snapshot"
+                        break
+                    except duckdb.IOException as busy:  # the copy is being rewritten
+                        if not _is_lock_error(busy):
+                            raise
                 if waited >= self.wait_s:
                     raise WarehouseBusy(
                         f"the warehouse {path} stayed locked by a writer for {self.wait_s:.0f} s"

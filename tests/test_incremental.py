@@ -225,3 +225,48 @@ def test_a_configuration_change_rebuilds_whole(tmp_path, table):
     build_core(conn, renamed)  # no new load, but the services changed
     services = conn.execute("SELECT service FROM core.pipeline_runs").fetchall()
     assert services == [("octo",)]
+
+
+def test_a_one_column_key_recomputes_the_same_with_and_without_null_keys(tmp_path):
+    """A one-column key is matched as itself unless a touched key is NULL (then NULL-safely):
+    either way the rows equal a whole rebuild, and untouched keys are not recomputed."""
+    from dbt_like_sql import changelog, load_model
+    from dbt_like_sql.incremental import by_key
+
+    (tmp_path / "marts").mkdir()
+    path = tmp_path / "marts" / "totals.sql"
+    path.write_text(
+        "-- materialization: by_key\n-- unique_key: k\n-- key core.items: k\n"
+        "SELECT k, sum(v) AS total, count(*) AS n FROM core.items GROUP BY k\n"
+    )
+    model = load_model(path)
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    for schema in ("core", "marts"):
+        conn.execute(f"CREATE SCHEMA {schema}")
+    conn.execute(
+        "CREATE TABLE core.items AS SELECT * FROM (VALUES ('a', 1), ('a', 2), ('b', 5),"
+        " (NULL, 7), ('c', 1)) t(k, v)"
+    )
+    changelog.ensure_meta(conn)
+    changelog.start_build(conn, "core.items", full=True)
+    by_key(conn, model)  # whole: no cursor yet
+    conn.execute("UPDATE marts.totals SET n = -1 WHERE k = 'c'")  # a key no change touches
+
+    def change(old: str, statement: str, new: str) -> None:
+        seq = changelog.start_build(conn, "core.items", full=False)
+        changelog.record(conn, "core.items", seq, f"SELECT * FROM core.items WHERE {old}")
+        conn.execute(statement)
+        changelog.record(conn, "core.items", seq, f"SELECT * FROM core.items WHERE {new}")
+        by_key(conn, model)
+        whole = conn.execute(f"SELECT k, total, n FROM ({model.sql}) ORDER BY ALL").fetchall()
+        kept = conn.execute(
+            "SELECT k, total, n FROM marts.totals WHERE k IS DISTINCT FROM 'c' ORDER BY ALL"
+        ).fetchall()
+        assert kept == [row for row in whole if row[0] != "c"]
+        assert conn.execute("SELECT n FROM marts.totals WHERE k = 'c'").fetchall() == [(-1,)]
+
+    # Non-NULL keys only: matched as the column itself; a new key 'd' appears.
+    change("k = 'a'", "INSERT INTO core.items VALUES ('a', 10), ('d', 4)", "k IN ('a', 'd')")
+    # A NULL key touched: matched NULL-safely, its total recomputed.
+    change("k IS NULL", "INSERT INTO core.items VALUES (NULL, 3)", "k IS NULL")
+    assert conn.execute("SELECT total, n FROM marts.totals WHERE k IS NULL").fetchall() == [(10, 2)]
