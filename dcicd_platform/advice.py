@@ -70,12 +70,15 @@ def saving_line(row: dict) -> str:
     )
 
 
-def render_text(rows: list[dict], days: int | None, limit: int | None = None) -> str:
+def render_text(
+    rows: list[dict], days: int | None, limit: int | None = None, status: str = "all"
+) -> str:
     """The recommendations as a person reads them: a headline with the open total (of every
-    row), then the first `limit` (all by default), each with what to change, its saving and
-    its evidence."""
+    row, whatever `status` lists), then the first `limit` of those with `status` (open, done or
+    all), each with what to change, its saving and its evidence."""
     opened = [r for r in rows if r["status"] == "open"]
     done = [r for r in rows if r["status"] == "done"]
+    listed = rows if status == "all" else [r for r in rows if r["status"] == status]
     total_minutes = sum(r["saving_minutes_per_month"] or 0 for r in opened)
     total_usd = sum(r["saving_usd_per_month"] or 0 for r in opened)
     window = f" (evidence: the last {days} days, scaled to a 30-day month)" if days else ""
@@ -85,10 +88,13 @@ def render_text(rows: list[dict], days: int | None, limit: int | None = None) ->
     ]
     if not rows:
         lines.append("nothing to recommend: no evidence meets the thresholds")
-    for r in rows[:limit]:
+    elif not listed:
+        lines.append(f"none {status}")
+    for r in listed[:limit]:
         lines.append(f"{r['rank']:>3}. [{r['kind']}] {r['entity']}: {r['action']}")
         lines.append(f"     {saving_line(r)}")
         lines.append(f"     evidence: {r['evidence']}")
-    if limit is not None and len(rows) > limit:
-        lines.append(f"... {len(rows) - limit} more: dcicd recommend")
+    if limit is not None and len(listed) > limit:
+        again = "dcicd recommend" + ("" if status == "all" else f" --status {status}")
+        lines.append(f"... {len(listed) - limit} more: {again}")
     return "\n".join(lines)

@@ -274,20 +274,34 @@ def refresh(job_name: str) -> None:
     _refresh(_home(), job_name)
 
 
+# What a statement sqlglot cannot parse may start with and still only read (DuckDB's own
+# syntax; anything else, EXPORT DATABASE among them, is refused rather than guessed at).
+READING_WORDS = {"SELECT", "WITH", "FROM", "VALUES", "TABLE", "DESCRIBE", "SHOW", "SUMMARIZE", "("}
+
+
 def _refuse_writes(sql: str) -> None:
+    """Exit with a clear error unless every statement of sql only reads: the connection is
+    read-only, but a read-only connection can still write files (COPY, EXPORT) or attach."""
+    import logging
+
     import sqlglot
     from sqlglot import exp
 
+    if not sql.strip().strip(";").strip():
+        _fail("nothing to run: give dcicd query a SELECT statement")
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its fallback notice is not ours
     try:
         statements = sqlglot.parse(sql, read="duckdb")
     except sqlglot.errors.ParseError:
-        return  # DuckDB gives the better message, and the connection is read-only anyway
-    readers = (exp.Query, exp.Describe, exp.Show, exp.Pragma)
+        word = sql.strip().split(maxsplit=1)[0].upper()
+        if word.startswith("(") or word in READING_WORDS:
+            return  # DuckDB gives the better message for a query it cannot run
+        _fail(f"refused: dcicd query only reads, and {word} is not a reading statement")
+    readers = (exp.Query, exp.Describe, exp.Show, exp.Pragma, exp.Summarize)
     for statement in statements:
         if statement is not None and not isinstance(statement, readers):
-            _fail(
-                f"refused: dcicd query only reads, and this is a {statement.key.upper()} statement"
-            )
+            word = (statement.sql(dialect="duckdb").split(maxsplit=1) or ["?"])[0].upper()
+            _fail(f"refused: dcicd query only reads, and {word} is not a reading statement")
 
 
 @main.command()
@@ -414,13 +428,14 @@ def recommend(fmt: str, status: str, limit: int | None) -> None:
 
     try:
         with read_only_connection(Home.from_env().warehouse) as conn:
-            rows = recommendations(conn, status)
+            every = recommendations(conn)
             days = window_days(conn)
     except (FileNotFoundError, WarehouseBusy, duckdb.Error) as exc:
         _fail(str(exc))
     if fmt == "text":
-        click.echo(render_text(rows, days, limit))
+        click.echo(render_text(every, days, limit, status))
         return
+    rows = every if status == "all" else [r for r in every if r["status"] == status]
     shown = render(list(COLUMNS), [tuple(r[c] for c in COLUMNS) for r in rows[:limit]], fmt)
     if shown:  # ndjson of no rows is no line at all
         click.echo(shown)

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+from decimal import Decimal
 
 import click
 
@@ -18,23 +19,38 @@ def readable(value: object) -> str:
     digits below), anything else as it is; None is empty."""
     if value is None:
         return ""
+    if isinstance(value, Decimal) and value.is_finite():
+        value = float(value)
     if isinstance(value, float) and math.isfinite(value):
         return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
     return str(value)
 
 
+def _json_value(value: object) -> object:
+    """NaN and infinities as null: strict JSON has neither."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def render(columns: list[str], rows: list[tuple], fmt: str) -> str:
     """Rows as an aligned table (floats rounded to read), CSV, a JSON array of objects (`[]`
     for no rows) or NDJSON (one object a line, nothing for no rows). CSV and JSON keep every
-    digit; values JSON has no type for (dates, decimals) are their text."""
+    digit; values JSON has no type for (dates, decimals) are their text, NaN and infinities
+    null. CSV lines end in a bare newline, as shell tools expect."""
     if fmt in ("json", "ndjson"):
-        objects = [json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in rows]
+        objects = [
+            json.dumps(
+                {c: _json_value(v) for c, v in zip(columns, row, strict=True)},
+                default=str,
+                allow_nan=False,
+            )
+            for row in rows
+        ]
         if fmt == "ndjson":
             return "\n".join(objects)
         return "[\n" + ",\n".join(objects) + "\n]" if objects else "[]"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)
         return out.getvalue().rstrip("\n")

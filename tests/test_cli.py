@@ -87,7 +87,9 @@ def test_query_formats(loaded, home):
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split() == ["source", "event_type"]
     assert "workflow_run" in table.stdout
-    csv_out = dcicd(home, "query", sql, "--format", "csv").stdout.splitlines()
+    csv_text = dcicd(home, "query", sql, "--format", "csv").stdout
+    assert "\r" not in csv_text  # bare newlines: $(... | tail -1) gives the value alone
+    csv_out = csv_text.splitlines()
     assert csv_out == ["source,event_type", "github,workflow_job", "github,workflow_run"]
     json_out = json.loads(dcicd(home, "query", sql, "--format", "json").stdout)
     assert json_out == [
@@ -139,14 +141,35 @@ def test_ingest_names_each_file_as_the_user_gave_it(home, tmp_path):
         "SELECT 1; DROP TABLE raw.events",
         "COPY raw.events TO '/tmp/x.csv'",
         "UPDATE raw.events SET source = 'x'",
+        "EXPORT DATABASE '{tmp}/export'",
+        "CHECKPOINT",
+        "VACUUM",
+        "LOAD httpfs",
     ],
 )
-def test_query_refuses_writes(loaded, home, sql):
+def test_query_refuses_writes(loaded, home, sql, tmp_path):
+    sql = sql.format(tmp=tmp_path)
     result = dcicd(home, "query", sql)
     assert result.returncode != 0
     assert "refused" in result.stderr or "read-only" in result.stderr.lower()
+    assert "a INSERT" not in result.stderr and "COLUMN" not in result.stderr
+    assert "Falling back" not in result.stderr  # the SQL parser's notice is not shown
+    assert not (tmp_path / "export").exists()
     count = dcicd(home, "query", "SELECT count(*) AS n FROM raw.events", "--format", "csv")
     assert count.stdout.splitlines() == ["n", "2"]
+
+
+def test_query_reads_what_it_promises_and_says_what_it_cannot(loaded, home):
+    empty = dcicd(home, "query", "  ")
+    assert empty.returncode != 0 and "nothing to run" in empty.stderr
+    assert "Traceback" not in empty.stderr
+    summary = dcicd(home, "query", "SUMMARIZE raw.events")
+    assert summary.returncode == 0, summary.stderr
+    odd = "SELECT 'nan'::DOUBLE AS x, 'inf'::DOUBLE AS y, 123.456789::DECIMAL(9, 6) AS d"
+    assert json.loads(dcicd(home, "query", odd, "--format", "json").stdout) == [
+        {"x": None, "y": None, "d": "123.456789"}
+    ]
+    assert dcicd(home, "query", odd).stdout.splitlines()[2].split() == ["nan", "inf", "123.46"]
 
 
 def test_query_without_a_warehouse_says_what_to_do(home):

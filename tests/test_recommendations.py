@@ -387,6 +387,10 @@ def test_dcicd_recommend_in_text_csv_and_json(tmp_path, monkeypatch):
     assert text.exit_code == 0, text.output
     assert "1 open, saving 24 min and $0.14 a month; 0 done" in text.output
     assert "[flaky_job] acme/app / ci / e2e: quarantine or fix the flaky job" in text.output
+    # --status lists one kind; the headline still counts every recommendation
+    only_done = runner.invoke(main, ["recommend", "--status", "done"])
+    assert "1 open, saving 24 min and $0.14 a month; 0 done" in only_done.output
+    assert "none done" in only_done.output and "nothing to recommend" not in only_done.output
     as_json = runner.invoke(main, ["recommend", "--format", "json"])
     (record,) = json.loads(as_json.output)
     assert (record["kind"], record["saving_minutes_per_month"]) == ("flaky_job", 24.0)
