@@ -63,7 +63,7 @@ def ingest(paths: tuple[Path, ...]) -> None:
     from dataclasses import replace
 
     from dcicd_platform.ingest.landing import land, landing_name
-    from dcicd_platform.ingest.loader import FileReport, discover, load_files
+    from dcicd_platform.ingest.loader import LANDING_SUFFIXES, FileReport, discover, load_files
     from dcicd_platform.resources import warehouse_resource
 
     home = _home()
@@ -94,6 +94,7 @@ def ingest(paths: tuple[Path, ...]) -> None:
             name_of=lambda path: landing_name(path, home.landing),
             progress=lambda r: _print_report(replace(r, path=given.get(r.path, r.path))),
         )
+        reasons = _quarantine_reasons(conn, loaded)
     reports += [replace(r, path=given.get(r.path, r.path)) for r in loaded]
     elapsed = time.monotonic() - started
     totals = {
@@ -110,11 +111,41 @@ def ingest(paths: tuple[Path, ...]) -> None:
         + (f"; {len(unreadable)} unreadable" if unreadable else "")
     )
     if totals["quarantined"]:
+        for reason, n in reasons:
+            click.echo(f"  quarantined: {_plural(n, 'line')}: {reason}")
         click.echo(
             'quarantined lines and their reasons: dcicd query "SELECT * FROM raw.quarantine"'
         )
-    if unreadable:
+    # A file none of whose lines could be loaded may not be an envelope file at all; its lines
+    # are kept in quarantine like any other, so the load itself succeeded.
+    for r in reports:
+        if r.status == "loaded" and r.lines and r.lines == r.quarantined:
+            click.echo(
+                f"warning: nothing of {r.path} loaded: all {_plural(r.lines, 'line')} quarantined",
+                err=True,
+            )
+    if not reports:
+        click.echo(
+            f"error: no envelope files ({', '.join(LANDING_SUFFIXES)}) in"
+            f" {', '.join(map(str, paths))}",
+            err=True,
+        )
+    if unreadable or not reports:
         sys.exit(1)
+
+
+def _quarantine_reasons(conn, reports) -> list[tuple[str, int]]:
+    """The three commonest reasons this run's files had lines quarantined, each shortened to
+    one readable line, with how many lines."""
+    touched = [r.path for r in reports if r.quarantined]
+    if not touched:
+        return []
+    rows = conn.execute(
+        "SELECT reason, count(*) FROM raw.quarantine WHERE landing_file IN (SELECT unnest(?))"
+        " GROUP BY reason ORDER BY count(*) DESC, reason LIMIT 3",
+        [touched],
+    ).fetchall()
+    return [(r if len(r) <= 100 else r[:99] + "…", n) for r, n in rows]
 
 
 def _print_report(report) -> None:

@@ -115,6 +115,26 @@ def test_query_table_rounds_what_csv_and_json_keep_exact(loaded, home):
     assert exact == [{"cost": 478.84863686561584, "share": 0.7590529247910863, "n": 3}]
 
 
+def test_ingest_says_why_lines_were_quarantined_and_warns_of_a_file_of_none(home, tmp_path):
+    """A file none of whose lines is an envelope (a CSV given by mistake) loads nothing: the
+    lines go to quarantine (nothing lost), the reasons are printed with a warning; a folder
+    without envelope files is an error."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    wrong = exports / "runs.ndjson"
+    wrong.write_text("id,duration\n1,20\n")
+    result = dcicd(home, "ingest", str(wrong))
+    assert result.returncode == 0
+    assert f"warning: nothing of {wrong} loaded: all 2 lines quarantined" in result.stderr
+    assert "  quarantined: 2 lines: " in result.stdout
+    kept = dcicd(home, "query", "SELECT count(*) AS n FROM raw.quarantine", "--format", "csv")
+    assert kept.stdout.splitlines() == ["n", "2"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = dcicd(home, "ingest", str(empty))
+    assert nothing.returncode == 1 and "error: no envelope files" in nothing.stderr
+
+
 def test_ingest_names_each_file_as_the_user_gave_it(home, tmp_path):
     one = write_envelopes(
         tmp_path / "exports" / "one.ndjson", [fixture_envelope("gitlab/push.json")]
