@@ -527,6 +527,8 @@ def gate(service: str, sha: str, environment: str, fmt: str) -> None:
 
     from dcicd_platform.gate.ask import ask, flush_soon, render_text
 
+    if not sha.strip():
+        raise click.UsageError("--sha is empty: give the commit to promote")
     home = Home.from_env()
     verdict = ask(home.root, service, sha.strip(), environment, asked_by="cli")
     written = flush_soon(home.root)

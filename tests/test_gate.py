@@ -335,3 +335,83 @@ def test_a_refresh_writes_what_the_gate_left_in_its_journal(tmp_path):
         assert snapshot.execute("SELECT gate_id FROM ops.gates").fetchall() == [(verdict.gate_id,)]
     finally:
         snapshot.close()
+
+
+# A second service, ledger (repository acme/ledger), with a sha it ran, pushed and deployed.
+LEDGER = (
+    "INSERT INTO core.pipeline_runs VALUES ('l1', 'acme/ledger', 'ledger', 'ci', 'main', 'e1',"
+    " 'completed', 'success', 1, '2026-11-30 08:00+00')",
+    "INSERT INTO core.commits VALUES ('acme/ledger', 'main', 'e1', 1, '2026-11-30 07:00+00')",
+    "INSERT INTO core.deployments VALUES ('dl1', 'ledger', 'acme/ledger', 'production', 'e1',"
+    " 'success', '2026-11-30 09:00+00', true)",
+)
+
+
+def test_a_sha_of_another_service_is_unknown_for_this_one(tmp_path):
+    home = make_home(tmp_path / "home", *LEDGER)
+    theirs = verdict_in(home, sha="e1")
+    assert (theirs.verdict, theirs.exit_code, theirs.reasons) == ("undecided", 2, [])
+    assert "knows nothing of e1 for payments" in theirs.why_undecided
+    # Only pushed to the other repository (no run, no deployment anywhere): unknown too.
+    pushed = make_home(tmp_path / "pushed", LEDGER[1])
+    assert "knows nothing of e1 for payments" in verdict_in(pushed, sha="e1").why_undecided
+    # The sha is the other service's own: its rules judge it.
+    ledger = ask(home, "ledger", "e1", config=config(), now=NOW)
+    assert ledger.why_undecided is None and ledger.verdict == "go"
+    cli = run_cli(tmp_path, home, "--sha", "e1")
+    assert cli.exit_code == 2 and "knows nothing of e1 for payments" in cli.output
+
+
+def test_a_short_or_upper_case_sha_stands_for_the_one_commit_it_starts(tmp_path):
+    full, sibling, elsewhere = ("0123abcd" + "1" * 32, "0123abce" + "2" * 32, "0123abcf" + "3" * 32)
+    home = make_home(
+        tmp_path / "home",
+        f"UPDATE core.pipeline_runs SET sha = '{full}' WHERE sha = 'c4'",
+        f"UPDATE core.commits SET sha = '{full}' WHERE sha = 'c4'",
+        f"INSERT INTO core.commits VALUES ('acme/payments', 'feature', '{sibling}', 1,"
+        " '2026-11-30 09:30+00')",
+        f"INSERT INTO core.commits VALUES ('acme/ledger', 'main', '{elsewhere}', 1,"
+        " '2026-11-30 09:30+00')",
+    )
+    exact = verdict_in(home, sha=full)
+    assert (exact.verdict, exact.sha) == ("go", full)
+    for given in (full[:8], full[:8].upper(), full.upper(), full[:20]):
+        verdict = verdict_in(home, sha=given)
+        assert (verdict.verdict, verdict.sha, verdict.reasons) == ("go", full, exact.reasons)
+    # Seven characters both payments commits start with (the ledger's does not count).
+    ambiguous = verdict_in(home, sha="0123ABC")
+    assert (ambiguous.verdict, ambiguous.exit_code, ambiguous.sha) == ("undecided", 2, "0123ABC")
+    assert "0123ABC is ambiguous for payments: 2 of its commits" in ambiguous.why_undecided
+    assert full in ambiguous.why_undecided and elsewhere not in ambiguous.why_undecided
+    # Under seven characters a prefix is not looked up.
+    assert "knows nothing of 0123ab" in verdict_in(home, sha="0123ab").why_undecided
+    cli = run_cli(tmp_path, home, "--sha", full[:8].upper(), "--format", "json")
+    assert cli.exit_code == 0 and json.loads(cli.output)["sha"] == full
+    assert gates_table(home)[-1]["sha"] == full
+
+
+def test_an_empty_sha_is_a_usage_error_and_not_recorded(tmp_path):
+    home = make_home(tmp_path / "home")
+    for empty in ("", "   "):
+        refused = run_cli(tmp_path, home, "--sha", empty)
+        assert refused.exit_code == 2 and "--sha is empty" in refused.output
+    assert not (home / "gates").exists() or not list((home / "gates").glob("*.ndjson"))
+    conn = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        tables = conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'ops'")
+        assert "gates" not in {name for (name,) in tables.fetchall()}
+    finally:
+        conn.close()
+
+
+def test_shadow_mode_never_blocks_a_ci_step_even_when_it_cannot_decide(tmp_path):
+    home = make_home(tmp_path / "home", *LEDGER)
+    for sha in ("f00", "e1"):
+        shadow = run_cli(tmp_path, home, "--sha", sha, "--format", "json", mode="shadow")
+        answer = json.loads(shadow.output)
+        assert shadow.exit_code == 0, shadow.output
+        assert (answer["verdict"], answer["enforced"]) == ("go", "undecided")
+    assert [(r["verdict"], r["enforced_verdict"]) for r in gates_table(home)] == [
+        ("go", "undecided"),
+        ("go", "undecided"),
+    ]

@@ -80,6 +80,9 @@ def test_gate_over_http_needs_its_token(serve):
     assert send(conn, gate_request(asked, token=None))[0] == 401
     assert send(conn, gate_request(asked, token="wrong"))[0] == 401
     assert send(conn, gate_request({"service": SERVICE}))[0] == 400
+    for empty in ("", "  "):  # refused, and not recorded in ops.gates (two rows below)
+        status, refused = send(conn, gate_request({"service": SERVICE, "sha": empty}))
+        assert status == 400 and "sha" in refused["error"]
     status, answer = send(conn, gate_request(asked | {"environment": "production"}))
     assert status == 200
     assert (answer["verdict"], answer["exit_code"], answer["mode"]) == ("no-go", 1, "enforce")

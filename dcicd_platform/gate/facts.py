@@ -179,10 +179,53 @@ class Index:
         }
         return len(shas), base is not None
 
+    def knows(self, service: str, sha: str) -> bool:
+        """Whether the service ever had the sha: a run or deployment of it, or a push of it to
+        one of its repositories (a sha of another service's repository is not enough)."""
+        repos = self.repositories.get(service, set())
+        return bool(
+            self.runs.get((service, sha))
+            or self.deployments.get((service, sha))
+            or any(repo in repos for repo, _ in self.pushes.get(sha, {}))
+        )
+
+    def resolve(self, service: str, sha: str) -> tuple[str, str | None]:
+        """The full sha a given one stands for: itself when known, else lower-cased, else (at
+        least 7 hex characters) the one commit of the service starting with it. Returns
+        (sha, None), or (the sha as given, why it cannot be told) when several commits match."""
+        if self.knows(service, sha):
+            return sha, None
+        lowered = sha.lower()
+        if self.knows(service, lowered):
+            return lowered, None
+        if not (7 <= len(lowered) < 40 and all(c in "0123456789abcdef" for c in lowered)):
+            return sha, None
+        repos = self.repositories.get(service, set())
+        matches = {s for svc, s in self.runs if svc == service and s and s.startswith(lowered)}
+        matches |= {
+            s for svc, s in self.deployments if svc == service and s and s.startswith(lowered)
+        }
+        matches |= {
+            s
+            for s, places in self.pushes.items()
+            if s and s.startswith(lowered) and any(repo in repos for repo, _ in places)
+        }
+        if len(matches) == 1:
+            return matches.pop(), None
+        if matches:
+            listed = ", ".join(sorted(matches)[:5]) + (", ..." if len(matches) > 5 else "")
+            return sha, (
+                f"{sha} is ambiguous for {service}: {len(matches)} of its commits start with it"
+                f" ({listed}); give more of the sha"
+            )
+        return sha, None
+
     def facts(
         self, service: str, sha: str, environment: str, now: datetime, gate: Gate, source: str
     ) -> Facts:
-        """The facts about promoting service at sha; `now` is when the gate is asked (UTC)."""
+        """The facts about promoting service at sha (a full sha, or a short or upper-case one
+        standing for exactly one commit of the service); `now` is when the gate is asked (UTC)."""
+        sha, ambiguous = self.resolve(service, sha)
         live = self.live.get(service)
         since = now - timedelta(hours=gate.anomaly_window_hours)
         anomalies = sorted(
@@ -219,10 +262,12 @@ class Index:
                 f"the warehouse knows no service {service!r}: no run or deployment of it"
                 " (a service is named as in dcicd.yaml, else by its repository's full name)"
             )
-        elif not (runs or deployments or pending or sha in self.pushes):
+        elif ambiguous:
+            unknown = ambiguous
+        elif not self.knows(service, sha):
             unknown = (
                 f"the warehouse knows nothing of {sha} for {service}: no run, commit or"
-                " deployment of it (are its events loaded?)"
+                " deployment of it in its repositories (are its events loaded?)"
             )
         else:
             unknown = None
@@ -245,5 +290,9 @@ class Index:
 def read_facts(
     conn, service: str, sha: str, environment: str, now: datetime, gate: Gate, source: str
 ) -> Facts:
-    """The facts about one promotion, read for it alone."""
-    return Index.read(conn, service, sha).facts(service, sha, environment, now, gate, source)
+    """The facts about one promotion, read for it alone; a sha not found as given (short,
+    upper-case, or unknown) is looked for among all of the service's."""
+    index = Index.read(conn, service, sha)
+    if not index.knows(service, sha):
+        index = Index.read(conn, service)
+    return index.facts(service, sha, environment, now, gate, source)
