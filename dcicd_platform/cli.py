@@ -607,11 +607,19 @@ def switch(capability: str, mode: str, note: str | None) -> None:
     who = operator()
 
     def act(conn):
-        set_switch(conn, capability, None if mode == "config" else mode, done_by=who, note=note)
-        return switches(conn, load_config())[capability]
+        config = load_config()
+        wanted = None if mode == "config" else mode
+        done = set_switch(conn, capability, wanted, done_by=who, note=note, config=config)
+        return done, switches(conn, config)[capability]
 
-    now = _write_interventions(_home(), act)
+    done, now = _write_interventions(_home(), act)
     capped = f" (capped by automation.mode {now.mode})" if now.capped_by_mode else ""
+    if done is None:  # nothing recorded: no intervention
+        state = f"follows the configuration ({now.configured})"
+        if now.switched is not None:
+            state = f"is switched to {now.switched}"
+        click.echo(f"{capability}: no change, it already {state}; now {now.mode}{capped}")
+        return
     click.echo(f"{capability}: {now.mode}{capped}, switched by {who}")
 
 

@@ -580,7 +580,9 @@ def test_acknowledged_anomalies_leave_the_open_ones_until_they_come_back(conn):
     assert line.startswith("Anomalies open: 4   ") and line.endswith("   2 acknowledged")
     assert "(4 critical, 0 warning, 0 info)" in screen
     assert "self-healing 50%: 1 of 2 re-runs passed (3 re-run) (target > 85%)" in screen
-    assert "manual interventions 3.0 a month: 1 approvals, 1 switches, 1 false alarms" in screen
+    assert "manual interventions 3.0 a month: 1 approval, 1 switch, 1 false alarm" in screen
+    # a's rollback marked a false alarm: in the rollbacks line too
+    assert "rollbacks: 1 executed, 1 failed, 1 shadow, 1 suppressed; 1 false alarm" in screen
     assert "rollback decisions right 67% (target > 90%)" in screen
     assert "false rollbacks 5% of 20 deployments (target < 5%)" in screen
     assert "anomalies handled without a person 40% (2 of 5)" in screen
@@ -624,6 +626,12 @@ def test_ack_and_switch_from_the_command_line(tmp_path, hook):
         acked.stdout
     )
     assert dcicd(home.root, config, "ack", "nope").returncode == 1
+    again = dcicd(home.root, config, "ack", "deployment_health:b", "--false-alarm")
+    assert again.returncode == 1 and "already acknowledged as a false alarm by dana" in again.stderr
+    empty = dcicd(home.root, config, "ack", "")
+    assert empty.returncode == 1 and "anomaly key" in empty.stderr
+    same = dcicd(home.root, config, "switch", "reruns", "off")  # hand_worked switched it off
+    assert same.returncode == 0 and "reruns: no change" in same.stdout
     switched = dcicd(home.root, config, "switch", "model_rollbacks", "shadow")
     assert switched.returncode == 0, switched.stderr
     assert "model_rollbacks: shadow, switched by dana" in switched.stdout
@@ -636,3 +644,137 @@ def test_ack_and_switch_from_the_command_line(tmp_path, hook):
             "SELECT kind, done_by, false_alarm FROM ops.interventions"
             " WHERE done_by = 'dana' ORDER BY intervention_id"
         ).fetchall() == [("ack", "dana", True), ("switch", "dana", False)]
+
+
+# ---------------------------------------------------------------- the scorecard's faults
+
+
+def test_the_weekly_review_counts_decisions_by_the_time_of_what_they_answered(conn):
+    """The automation decided today on events of a past week (as the demo does): the week's
+    review and the status over 30 days both count them, as the decisions table places them."""
+    from dcicd_platform.automation.actions_table import ensure_actions_table
+    from dcicd_platform.report.figures import _autonomy
+
+    ensure_actions_table(conn)
+    event = NOW - timedelta(days=10)
+    add_anomaly(conn, "deployment_health:x", "deployment_health", "critical", seen=event)
+    add_anomaly(conn, "ci_cost:old", "ci_cost", "warning", seen=NOW - timedelta(days=40))
+    # today's refresh saw both again: last_seen_at is today, the event's time is not
+    conn.execute("UPDATE ml.anomalies SET last_seen_at = ?", [NOW])
+    action(conn, "rollback:deployment_health:x", "rollback", "suppressed", NOW)
+    conn.execute("CREATE SCHEMA core")
+    conn.execute(
+        "CREATE TABLE core.pipeline_runs (run_key VARCHAR, source VARCHAR, repo VARCHAR,"
+        " provider_run_id VARCHAR, attempt INTEGER, status VARCHAR, conclusion VARCHAR,"
+        " started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)"
+    )
+    for run_id, second in ((1, "success"), (2, "success"), (3, "failure")):
+        conn.execute(
+            "INSERT INTO core.pipeline_runs VALUES (?, 'github', 'a/b', ?, 1, 'completed',"
+            " 'failure', ?, ?), (?, 'github', 'a/b', ?, 2, 'completed', ?, ?, ?)",
+            [f"github:{run_id}:1", str(run_id), event, event]
+            + [f"github:{run_id}:2", str(run_id), second, NOW, NOW],
+        )
+        action(conn, f"rerun:github:{run_id}:1", "rerun", "executed", NOW, f"github:{run_id}:1")
+    # the week of the event: its review ends before the decisions were requested
+    week_end = event.date() + timedelta(days=6 - event.weekday())
+    rows = {r["figure"]: r for r in _autonomy(conn, week_end, "UTC")}
+    assert rows["self-healing success rate"]["value"] == "67% (2 of 3 re-runs passed)"
+    assert rows["rollbacks"]["value"] == "1 suppressed; 0 false alarms"
+    assert rows["anomalies handled without a person"]["value"] == "100% (1 of 1)"
+    card = read_scorecard(conn, datetime.now(UTC), 30)
+    assert (card.reruns_executed, card.reruns_passed, card.rollbacks) == (3, 2, {"suppressed": 1})
+    assert (card.anomalies_seen, card.anomalies_hands_off) == (1, 1)  # not the 40-day-old one
+    # a window that ends the day before the events counts none of them, but the 40-day-old
+    early = read_scorecard(conn, event - timedelta(days=1), 30)
+    assert (early.reruns_executed, early.rollbacks, early.anomalies_seen) == (0, {}, 1)
+
+
+def test_a_suppressed_rollback_marked_a_false_alarm_is_in_the_rollbacks_line(conn):
+    from dcicd_platform.automation.actions_table import ensure_actions_table
+    from dcicd_platform.automation.scorecard import scorecard_lines
+
+    ensure_actions_table(conn)
+    add_anomaly(conn, "deployment_health:x", "deployment_health", "critical")
+    add_anomaly(conn, "deployment_health:y", "deployment_health", "critical")
+    action(conn, "rollback:deployment_health:x", "rollback", "suppressed", NOW)
+    action(conn, "rollback:deployment_health:y", "rollback", "shadow", NOW)
+    before = "\n".join(scorecard_lines(read_scorecard(conn, datetime.now(UTC))))
+    assert "rollbacks: 1 shadow, 1 suppressed; 0 false alarms" in before
+    acknowledge(conn, "rollback:deployment_health:x", false_alarm=True, done_by="alice")
+    card = read_scorecard(conn, datetime.now(UTC))
+    # counted in the line; a suppressed rollback is no decision to roll back: accuracy 1 of 1
+    assert (card.rollback_false_alarms, card.false_rollbacks) == (1, 0)
+    assert card.rollback_accuracy == 1.0
+    acknowledge(conn, "rollback:deployment_health:y", false_alarm=True, done_by="alice")
+    card = read_scorecard(conn, datetime.now(UTC))
+    assert (card.rollback_false_alarms, card.false_rollbacks, card.rollback_accuracy) == (2, 1, 0)
+    lines = "\n".join(scorecard_lines(card))
+    assert "rollbacks: 1 shadow, 1 suppressed; 2 false alarms" in lines
+    assert "0 approvals, 0 switches, 2 false alarms" in lines
+
+
+def test_acknowledging_twice_is_refused_unless_it_marks_a_false_alarm(conn):
+    from dcicd_platform.automation.actions_table import ensure_actions_table
+    from dcicd_platform.automation.interventions import AlreadyAcknowledged
+
+    ensure_actions_table(conn)
+    add_anomaly(conn, "ci_cost:e", "ci_cost", "warning")
+    acknowledge(conn, "ci_cost:e", done_by="bob", now=datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+    with pytest.raises(
+        AlreadyAcknowledged, match="already acknowledged by bob at 2026-03-02 09:30"
+    ):
+        acknowledge(conn, "ci_cost:e", done_by="alice")
+    upgraded = acknowledge(conn, "ci_cost:e", false_alarm=True, done_by="alice")
+    assert upgraded.false_alarm
+    with pytest.raises(AlreadyAcknowledged, match="as a false alarm by alice"):
+        acknowledge(conn, "ci_cost:e", false_alarm=True, done_by="bob")
+    with pytest.raises(AlreadyAcknowledged):
+        acknowledge(conn, "ci_cost:e", done_by="bob")
+    # one plain and one false alarm: one false alarm, one intervention
+    card = read_scorecard(conn, datetime.now(UTC))
+    assert (card.false_alarms, card.interventions) == (1, 1)
+    # a rollback marked twice: once
+    add_anomaly(conn, "deployment_health:x", "deployment_health", "critical")
+    action(conn, "rollback:deployment_health:x", "rollback", "shadow", NOW)
+    acknowledge(conn, "rollback:deployment_health:x", false_alarm=True, done_by="alice")
+    with pytest.raises(AlreadyAcknowledged, match="by alice"):
+        acknowledge(conn, "rollback:deployment_health:x", false_alarm=True, done_by="bob")
+    card = read_scorecard(conn, datetime.now(UTC))
+    assert (card.false_alarms, card.rollback_false_alarms, card.false_rollbacks) == (2, 1, 1)
+    # the anomaly itself is another act: acknowledged once
+    acknowledge(conn, "deployment_health:x", done_by="bob")
+    # its next occurrence is open again
+    conn.execute("UPDATE ml.anomalies SET occurrence = 2 WHERE anomaly_key = 'ci_cost:e'")
+    assert acknowledge(conn, "ci_cost:e", done_by="bob").occurrence == 2
+    # a cleared anomaly, an empty key
+    cleared = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    conn.execute(
+        "UPDATE ml.anomalies SET cleared_at = ? WHERE anomaly_key = 'ci_cost:e'", [cleared]
+    )
+    with pytest.raises(ValueError, match="not open: cleared at 2026-03-03 08:00"):
+        acknowledge(conn, "ci_cost:e", false_alarm=True, done_by="bob")
+    with pytest.raises(ValueError, match="anomaly key"):
+        acknowledge(conn, " ", done_by="bob")
+    assert (
+        conn.execute("SELECT count(*) FROM ops.interventions WHERE kind = 'ack'").fetchone()[0] == 5
+    )
+
+
+def test_a_switch_that_changes_nothing_is_no_intervention(conn):
+    from dcicd_platform.automation.scorecard import scorecard_lines
+
+    config = parse_config("automation:\n  mode: shadow\n  capabilities:\n    reruns: off\n")
+    assert set_switch(conn, "rollbacks", None, done_by="alice", config=config) is None
+    assert set_switch(conn, "reruns", "off", done_by="alice", config=config) is None
+    assert set_switch(conn, "reruns", "shadow", done_by="alice", config=config) is not None
+    assert set_switch(conn, "reruns", "shadow", done_by="alice", config=config) is None
+    assert set_switch(conn, "reruns", None, done_by="alice", config=config) is not None
+    assert set_switch(conn, "reruns", None, done_by="alice", config=config) is None
+    # alerts are configured live: switching them live changes nothing (the ceiling holds them)
+    assert set_switch(conn, "alerts", "live", done_by="alice", config=config) is None
+    card = read_scorecard(conn, datetime.now(UTC))
+    assert (card.switches, card.interventions) == (2, 2)
+    lines = "\n".join(scorecard_lines(card))
+    assert "self-healing -: no re-run yet" in lines
+    assert "0 approvals, 2 switches, 0 false alarms" in lines

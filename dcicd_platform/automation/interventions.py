@@ -135,18 +135,29 @@ def set_switch(
     done_by: str,
     note: str | None = None,
     now: datetime | None = None,
-) -> int:
-    """Switch a capability (None: back to the configuration); audited."""
+    config: PlatformConfig | None = None,
+) -> int | None:
+    """Switch a capability (None: back to the configuration); audited. None, and nothing
+    recorded, when it changes nothing: back to the configuration it already follows, or to
+    the mode it is already switched to (or, unswitched, configured with) - no intervention."""
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}: one of {', '.join(CAPABILITIES)}")
     if mode is not None and mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+    current = switches(conn, config or PlatformConfig())[capability]
+    if mode == (current.switched or (None if mode is None else current.configured)):
+        return None
     return record(
         conn, "switch", done_by=done_by, now=now, capability=capability, mode=mode, note=note
     )
 
 
 # ---------------------------------------------------------------- acknowledgements
+
+
+class AlreadyAcknowledged(ValueError):
+    """The occurrence (or the rollback) was acknowledged before: a second row would count
+    twice."""
 
 
 @dataclass(frozen=True)
@@ -169,14 +180,24 @@ def acknowledge(
 ) -> Acknowledged:
     """Acknowledge an anomaly's current occurrence (key: its anomaly_key), or mark a rollback
     action (key: its action_id in ops.actions, `rollback:<anomaly key>`) a false alarm.
-    LookupError when the key names neither; ValueError for an action that is no rollback."""
+    LookupError when the key names neither; ValueError for an empty key, an action that is no
+    rollback, or an anomaly that cleared; AlreadyAcknowledged when it was acknowledged before,
+    unless this marks a plain acknowledgement a false alarm (then recorded: one false alarm)."""
+    if not key or not key.strip():
+        raise ValueError("an anomaly key (or rollback:<anomaly key>) is needed: dcicd ack KEY")
     if table_exists(conn, "ml.anomalies"):
         found = conn.execute(
-            "SELECT anomaly_key, coalesce(occurrence, 1) FROM ml.anomalies WHERE anomaly_key = ?",
+            "SELECT anomaly_key, coalesce(occurrence, 1), cleared_at FROM ml.anomalies"
+            " WHERE anomaly_key = ?",
             [key],
         ).fetchall()
         if found:
-            anomaly_key, occurrence = found[0]
+            anomaly_key, occurrence, cleared_at = found[0]
+            if cleared_at is not None:
+                raise ValueError(
+                    f"{key} is not open: cleared at {cleared_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+                )
+            _refuse_twice(conn, key, anomaly_key, occurrence, None, false_alarm)
             ident = record(
                 conn,
                 "ack",
@@ -197,6 +218,7 @@ def acknowledge(
             if kind != "rollback":
                 raise ValueError(f"{key} is a {kind} action: only a rollback is acknowledged")
             occurrence = int(key.rsplit("#", 1)[1]) if "#" in key else 1
+            _refuse_twice(conn, key, anomaly_key, occurrence, key, false_alarm)
             ident = record(
                 conn,
                 "ack",
@@ -210,6 +232,29 @@ def acknowledge(
             )
             return Acknowledged(ident, anomaly_key, occurrence, key, false_alarm)
     raise LookupError(f"no anomaly and no rollback action {key}: nothing to acknowledge")
+
+
+def _refuse_twice(
+    conn, key: str, anomaly_key: str, occurrence: int, action_id: str | None, false_alarm: bool
+) -> None:
+    """AlreadyAcknowledged when this occurrence (or this rollback) has an acknowledgement that
+    this one would not upgrade: a false alarm after a plain one is the only second allowed."""
+    if not table_exists(conn, "ops.interventions"):
+        return
+    before = conn.execute(
+        "SELECT done_by, done_at, false_alarm FROM ops.interventions WHERE kind = 'ack'"
+        " AND anomaly_key = ? AND occurrence = ? AND action_id IS NOT DISTINCT FROM ?"
+        " ORDER BY false_alarm DESC, done_at",
+        [anomaly_key, occurrence, action_id],
+    ).fetchall()
+    if not before or (false_alarm and not before[0][2]):
+        return
+    by, at, was_false = before[0]
+    what = " as a false alarm" if was_false else ""
+    raise AlreadyAcknowledged(
+        f"{key} (occurrence {occurrence}) already acknowledged{what} by {by}"
+        f" at {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def unacknowledged_sql(conn, alias: str = "ml.anomalies") -> str:

@@ -15,8 +15,10 @@ strategy's targets, over the last `monitoring.scorecard_days` (30) days.
 - False rollback rate (live): decisions to roll back marked a false alarm, over the production
   deployments of the window (marts.production_deployments), as the benchmark counts clean
   deployments rolled back among all. Target < 5%.
-- Anomalies handled without a person: of the anomalies seen in the window (ml.anomalies,
-  last seen), the share whose occurrence no one acknowledged nor approved a rollback of.
+- Anomalies handled without a person: of the anomalies detected in the window (ml.anomalies,
+  their event's time, as the weekly review's decisions table places them; last_seen_at is when
+  a refresh last saw one, today for every open one), the share whose occurrence no one
+  acknowledged nor approved a rollback of.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from dbt_like_sql.catalog import existing_tables
+from dbt_like_sql.catalog import column_exists, existing_tables
 
 # (figure, comparison, target): the rollout strategy's
 TARGETS = {
@@ -36,11 +38,13 @@ TARGETS = {
 
 DECIDED_TO_ROLL_BACK = ("executed", "failed", "shadow", "pending_approval")
 
+# A decision belongs to the time of what it answered, as the weekly review's decisions table
+# places it: a re-run to its failed run's end, a rollback to its anomaly's detection; else to
+# when it was requested (the automation may decide long after the event, as on a backfill).
 RERUNS_SQL = """
 WITH reruns AS (
-    SELECT DISTINCT entity_key AS run_key FROM ops.actions
-    WHERE kind = 'rerun' AND decision = 'executed' AND requested_at >= $since
-        AND requested_at < $until
+    SELECT DISTINCT a.entity_key AS run_key FROM ops.actions a {joins}
+    WHERE a.kind = 'rerun' AND a.decision = 'executed' AND {at} >= $since AND {at} < $until
 ), later AS (
     SELECT f.run_key,
         bool_or(l.conclusion = 'success') AS passed,
@@ -61,15 +65,15 @@ ACTION_OCCURRENCE = (
     "CASE WHEN contains(a.action_id, '#') THEN split_part(a.action_id, '#', -1)::INT ELSE 1 END"
 )
 
-ROLLBACKS_SQL = f"""
-SELECT a.decision, count(*) AS n,
-    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM ops.interventions k
-        WHERE k.kind = 'ack' AND k.false_alarm AND k.anomaly_key = a.anomaly_key
-            AND k.occurrence = {ACTION_OCCURRENCE})) AS false_alarms
-FROM ops.actions a
-WHERE a.kind = 'rollback' AND a.requested_at >= $since AND a.requested_at < $until
+ROLLBACKS_SQL = """
+SELECT a.decision, count(*) AS n, {false_alarms} AS false_alarms
+FROM ops.actions a {joins}
+WHERE a.kind = 'rollback' AND {at} >= $since AND {at} < $until
 GROUP BY a.decision
 """
+ROLLBACK_FALSE_ALARMS = f"""count(*) FILTER (WHERE EXISTS (SELECT 1 FROM ops.interventions k
+        WHERE k.kind = 'ack' AND k.false_alarm AND k.anomaly_key = a.anomaly_key
+            AND k.occurrence = {ACTION_OCCURRENCE}))"""
 
 HANDS_OFF_SQL = """
 SELECT count(*) AS seen,
@@ -77,8 +81,8 @@ SELECT count(*) AS seen,
         WHERE k.kind IN ('ack', 'approve') AND k.anomaly_key = a.anomaly_key
             AND k.occurrence = coalesce(a.occurrence, 1))) AS untouched
 FROM ml.anomalies a
-WHERE coalesce(a.last_seen_at, a.detected_at) >= $since
-    AND coalesce(a.last_seen_at, a.detected_at) < $until
+WHERE a.detected_at >= $since
+    AND a.detected_at < $until
 """
 
 
@@ -94,7 +98,8 @@ class Scorecard:
     switches: int = 0
     false_alarms: int = 0
     rollbacks: dict[str, int] = field(default_factory=dict)  # by decision
-    false_rollbacks: int = 0
+    false_rollbacks: int = 0  # decisions to roll back marked a false alarm
+    rollback_false_alarms: int = 0  # every rollback decision marked one (suppressed too)
     production_deployments: int | None = None
     anomalies_seen: int = 0
     anomalies_hands_off: int = 0
@@ -145,8 +150,12 @@ def read_scorecard(conn, now: datetime | None = None, days: int = 30) -> Scoreca
     tables = existing_tables(conn)
     card = Scorecard(days)
     if "ops.actions" in tables and "core.pipeline_runs" in tables:
+        joins, at = "", "a.requested_at"
+        if column_exists(conn, "core.pipeline_runs", "finished_at"):
+            joins = "LEFT JOIN core.pipeline_runs r ON r.run_key = a.entity_key"
+            at = "coalesce(r.finished_at, r.started_at, a.requested_at)"
         card.reruns_executed, card.reruns_ended, card.reruns_passed = conn.execute(
-            RERUNS_SQL, window
+            RERUNS_SQL.format(joins=joins, at=at), window
         ).fetchone()
     if "ops.interventions" in tables:
         card.approvals, card.switches, card.false_alarms = conn.execute(
@@ -157,12 +166,15 @@ def read_scorecard(conn, now: datetime | None = None, days: int = 30) -> Scoreca
             window,
         ).fetchone()
     if "ops.actions" in tables:
-        sql = ROLLBACKS_SQL
-        if "ops.interventions" not in tables:
-            sql = "SELECT decision, count(*), 0 FROM ops.actions a WHERE a.kind = 'rollback'"
-            sql += " AND a.requested_at >= $since AND a.requested_at < $until GROUP BY 1"
+        joins, at = "", "a.requested_at"
+        if "ml.anomalies" in tables:
+            joins = "LEFT JOIN ml.anomalies n ON n.anomaly_key = a.anomaly_key"
+            at = "coalesce(n.detected_at, a.requested_at)"
+        false_alarms = ROLLBACK_FALSE_ALARMS if "ops.interventions" in tables else "0"
+        sql = ROLLBACKS_SQL.format(false_alarms=false_alarms, joins=joins, at=at)
         for decision, n, false in conn.execute(sql, window).fetchall():
             card.rollbacks[decision] = n
+            card.rollback_false_alarms += false
             if decision in DECIDED_TO_ROLL_BACK:
                 card.false_rollbacks += false
     if "marts.production_deployments" in tables:
@@ -175,10 +187,32 @@ def read_scorecard(conn, now: datetime | None = None, days: int = 30) -> Scoreca
         sql = HANDS_OFF_SQL
         if "ops.interventions" not in tables:
             sql = "SELECT count(*), count(*) FROM ml.anomalies a"
-            sql += " WHERE coalesce(a.last_seen_at, a.detected_at) >= $since"
-            sql += " AND coalesce(a.last_seen_at, a.detected_at) < $until"
+            sql += " WHERE a.detected_at >= $since"
+            sql += " AND a.detected_at < $until"
         card.anomalies_seen, card.anomalies_hands_off = conn.execute(sql, window).fetchone()
     return card
+
+
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 switch', '2 switches', '0 false alarms'."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def _interventions(card: Scorecard) -> str:
+    return (
+        f"{_n(card.approvals, 'approval')}, {_n(card.switches, 'switch', 'switches')},"
+        f" {_n(card.false_alarms, 'false alarm')}"
+    )
+
+
+def _reruns(card: Scorecard, executed: bool = True) -> str:
+    """'1 of 2 re-runs passed (3 re-run)' (executed: with how many ran), or 'no re-run yet'."""
+    if not card.reruns_executed:
+        return "no re-run yet"
+    if not card.reruns_ended:
+        return f"{card.reruns_executed} re-run, none ended yet"
+    passed = f"{card.reruns_passed} of {_n(card.reruns_ended, 're-run')} passed"
+    return passed + (f" ({card.reruns_executed} re-run)" if executed else "")
 
 
 def _pct(value: float | None) -> str:
@@ -199,14 +233,13 @@ def scorecard_lines(card: Scorecard, style=lambda text, **_: text) -> list[str]:
     ended = ", ".join(f"{n} {d.replace('_', ' ')}" for d, n in sorted(card.rollbacks.items()))
     return [
         style(f"Autonomy, last {card.days} days", bold=True) + "   (targets: the rollout strategy)",
-        f"  self-healing {_pct(card.self_healing)}: {card.reruns_passed} of"
-        f" {card.reruns_ended} re-runs passed ({card.reruns_executed} re-run)"
+        f"  self-healing {_pct(card.self_healing)}: {_reruns(card)}"
         f" {_against(card, 'self_healing', style)} · anomalies handled without a person"
         f" {_pct(card.hands_off)} ({card.anomalies_hands_off} of {card.anomalies_seen})",
         f"  manual interventions {card.interventions_per_month:.1f} a month:"
-        f" {card.approvals} approvals, {card.switches} switches, {card.false_alarms} false"
-        f" alarms {_against(card, 'interventions_per_month', style)}",
-        f"  rollbacks: {ended or 'none'}; {card.false_rollbacks} false alarms · rollback"
+        f" {_interventions(card)} {_against(card, 'interventions_per_month', style)}",
+        f"  rollbacks: {ended or 'none'}; {_n(card.rollback_false_alarms, 'false alarm')}"
+        " · rollback"
         f" decisions right {_pct(card.rollback_accuracy)}"
         f" {_against(card, 'rollback_accuracy', style)} · false rollbacks"
         f" {_pct(card.false_rollback_rate)} of {card.production_deployments or 0} deployments"
@@ -257,21 +290,19 @@ def scorecard_rows(card: Scorecard) -> list[dict]:
     return [
         {
             "figure": "self-healing success rate",
-            "value": f"{_pct(card.self_healing)} ({card.reruns_passed} of {card.reruns_ended}"
-            " re-runs passed)",
+            "value": f"{_pct(card.self_healing)} ({_reruns(card, executed=False)})",
             "target": target("self_healing"),
             "met": card.meets("self_healing"),
         },
         {
             "figure": "manual interventions",
-            "value": f"{card.interventions_per_month:.1f} a month ({card.approvals} approvals,"
-            f" {card.switches} switches, {card.false_alarms} false alarms)",
+            "value": f"{card.interventions_per_month:.1f} a month ({_interventions(card)})",
             "target": target("interventions_per_month"),
             "met": card.meets("interventions_per_month"),
         },
         {
             "figure": "rollbacks",
-            "value": f"{ended or 'none'}; {card.false_rollbacks} false alarms",
+            "value": f"{ended or 'none'}; {_n(card.rollback_false_alarms, 'false alarm')}",
             "target": "",
             "met": None,
         },
