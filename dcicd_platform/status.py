@@ -73,6 +73,7 @@ class Status:
     # Per model: what serves it (ml.serving) and its live quality (ml.model_quality), as dicts.
     models: list[dict] = field(default_factory=list)
     costs: list[tuple] = field(default_factory=list)
+    cost_month: date | None = None  # the first day of the month the costs are of
     pull_requests: dict | None = None  # the organisation's cycle over 30 days (reading.py)
     # Per source: (source, newest received_at or None, minutes since, minutes allowed).
     sources: list[tuple] = field(default_factory=list)
@@ -176,7 +177,9 @@ def read_status(
     status.models = _models(conn, tables)
     _read_autonomy(conn, status, tables, now, config)
     if "marts.ci_cost_daily" in tables and "config.services" in tables:
-        status.costs = conn.execute(COSTS_SQL, [today]).fetchall()
+        rows = conn.execute(COSTS_SQL, [today]).fetchall()
+        status.costs = [row[:4] for row in rows]
+        status.cost_month = rows[0][4] if rows else None
     return status
 
 
@@ -195,7 +198,8 @@ WITH month AS (
     LEFT JOIN marts.ci_cost_daily c ON c.repo = r.repo AND c.day BETWEEN m.first AND m.last
     GROUP BY s.service
 )
-SELECT service, spent, budget, spent / day(m.last) * day(last_day(m.last)) AS forecast
+SELECT service, spent, budget, spent / day(m.last) * day(last_day(m.last)) AS forecast,
+    m.first AS month
 FROM spent, month m ORDER BY budget IS NULL, spent DESC, service
 """
 
@@ -478,7 +482,8 @@ def _anomaly_lines(status: Status, style) -> list[str]:
 
 
 def _cost_lines(status: Status, style) -> list[str]:
-    """Every service's CI cost this month, two to a line; a budgeted one with where it heads."""
+    """Every service's CI cost in the month of the newest cost day, two to a line; a budgeted
+    one with where it heads."""
     cells = []
     for service, spent, budget, forecast in status.costs:
         if budget:
@@ -547,7 +552,8 @@ def render_status(status: Status, style=lambda text, **_: text) -> str:
     if not status.models:
         lines.append("  no champion yet: nothing predicted (training registers one)")
     lines.append("")
-    lines.append(style("CI cost this month", bold=True))
+    month = f"{status.cost_month:%B %Y}" if status.cost_month else "this month"
+    lines.append(style(f"CI cost, {month}", bold=True))
     lines += _cost_lines(status, style)
     return "\n".join(lines)
 

@@ -279,7 +279,11 @@ def flakiest_jobs(figures: WeeklyFigures) -> str:
             fontsize=7,
         )
     ax.set_xlabel("flake rate (% of executions that failed, then passed on the same sha)")
-    ax.set_title("The 10 jobs that most often failed and then passed", loc="left")
+    ax.set_title(
+        f"The {len(rows)} job{'s' if len(rows) != 1 else ''} that most often failed, then passed"
+        " (at most 10)",
+        loc="left",
+    )
     return _svg(fig)
 
 
