@@ -185,6 +185,26 @@ def acknowledge(
     unless this marks a plain acknowledgement a false alarm (then recorded: one false alarm)."""
     if not key or not key.strip():
         raise ValueError("an anomaly key (or rollback:<anomaly key>) is needed: dcicd ack KEY")
+    anomaly_key, occurrence, action_id = _acknowledged_target(conn, key)
+    _refuse_twice(conn, key, anomaly_key, occurrence, action_id, false_alarm)
+    ident = record(
+        conn,
+        "ack",
+        done_by=done_by,
+        now=now,
+        anomaly_key=anomaly_key,
+        occurrence=occurrence,
+        action_id=action_id,
+        false_alarm=false_alarm,
+        note=note,
+    )
+    return Acknowledged(ident, anomaly_key, occurrence, action_id, false_alarm)
+
+
+def _acknowledged_target(conn, key: str) -> tuple[str, int, str | None]:
+    """(anomaly_key, occurrence, action_id) that `key` names: an open anomaly's current
+    occurrence (no action), else a rollback action of ops.actions. LookupError when it names
+    neither; ValueError for an anomaly that cleared or an action that is no rollback."""
     if table_exists(conn, "ml.anomalies"):
         found = conn.execute(
             "SELECT anomaly_key, coalesce(occurrence, 1), cleared_at FROM ml.anomalies"
@@ -197,18 +217,7 @@ def acknowledge(
                 raise ValueError(
                     f"{key} is not open: cleared at {cleared_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
                 )
-            _refuse_twice(conn, key, anomaly_key, occurrence, None, false_alarm)
-            ident = record(
-                conn,
-                "ack",
-                done_by=done_by,
-                now=now,
-                anomaly_key=anomaly_key,
-                occurrence=occurrence,
-                false_alarm=false_alarm,
-                note=note,
-            )
-            return Acknowledged(ident, anomaly_key, occurrence, None, false_alarm)
+            return anomaly_key, occurrence, None
     if table_exists(conn, "ops.actions"):
         found = conn.execute(
             "SELECT kind, anomaly_key FROM ops.actions WHERE action_id = ?", [key]
@@ -217,20 +226,7 @@ def acknowledge(
             kind, anomaly_key = found[0]
             if kind != "rollback":
                 raise ValueError(f"{key} is a {kind} action: only a rollback is acknowledged")
-            occurrence = int(key.rsplit("#", 1)[1]) if "#" in key else 1
-            _refuse_twice(conn, key, anomaly_key, occurrence, key, false_alarm)
-            ident = record(
-                conn,
-                "ack",
-                done_by=done_by,
-                now=now,
-                anomaly_key=anomaly_key,
-                occurrence=occurrence,
-                action_id=key,
-                false_alarm=false_alarm,
-                note=note,
-            )
-            return Acknowledged(ident, anomaly_key, occurrence, key, false_alarm)
+            return anomaly_key, int(key.rsplit("#", 1)[1]) if "#" in key else 1, key
     raise LookupError(f"no anomaly and no rollback action {key}: nothing to acknowledge")
 
 
