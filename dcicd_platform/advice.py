@@ -39,6 +39,11 @@ def recommendations(conn, status: str = "all", limit: int | None = None) -> list
     return fetch_dicts(conn, sql, params)
 
 
+def with_status(rows: list[dict], status: str) -> list[dict]:
+    """The rows of one status (open or done), or all of them (status "all")."""
+    return rows if status == "all" else [r for r in rows if r["status"] == status]
+
+
 def window_days(conn) -> int | None:
     """The days of evidence each figure counts (config.recommendations), None before a refresh."""
     if not table_exists(conn, "config.recommendations"):
@@ -76,9 +81,9 @@ def render_text(
     """The recommendations as a person reads them: a headline with the open total (of every
     row, whatever `status` lists), then the first `limit` of those with `status` (open, done or
     all), each with what to change, its saving and its evidence."""
-    opened = [r for r in rows if r["status"] == "open"]
-    done = [r for r in rows if r["status"] == "done"]
-    listed = rows if status == "all" else [r for r in rows if r["status"] == status]
+    opened = with_status(rows, "open")
+    done = with_status(rows, "done")
+    listed = with_status(rows, status)
     total_minutes = sum(r["saving_minutes_per_month"] or 0 for r in opened)
     total_usd = sum(r["saving_usd_per_month"] or 0 for r in opened)
     window = f" (evidence: the last {days} days, scaled to a 30-day month)" if days else ""

@@ -453,7 +453,13 @@ def recommend(fmt: str, status: str, limit: int | None) -> None:
     monthly saving (marts.recommendations), open ones first by dollars then minutes."""
     import duckdb
 
-    from dcicd_platform.advice import COLUMNS, recommendations, render_text, window_days
+    from dcicd_platform.advice import (
+        COLUMNS,
+        recommendations,
+        render_text,
+        window_days,
+        with_status,
+    )
     from dcicd_platform.resources import WarehouseBusy, read_only_connection
     from dcicd_platform.screens import render
 
@@ -466,7 +472,7 @@ def recommend(fmt: str, status: str, limit: int | None) -> None:
     if fmt == "text":
         click.echo(render_text(every, days, limit, status))
         return
-    rows = every if status == "all" else [r for r in every if r["status"] == status]
+    rows = with_status(every, status)
     shown = render(list(COLUMNS), [tuple(r[c] for c in COLUMNS) for r in rows[:limit]], fmt)
     if shown:  # ndjson of no rows is no line at all
         click.echo(shown)
